@@ -1,0 +1,198 @@
+#pragma once
+
+#include <river/detail/run_id.hpp>
+#include <river/event_reader.hpp>
+#include <river/resume_token.hpp>
+#include <river/router.hpp>
+
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace river {
+
+/// Settings of a caller.
+struct caller_options {
+  /// Signs a token before it is handed out (sets `signature`). Empty: tokens are not signed.
+  std::function<void(resumption_token&)> sign_token;
+  /// Checks a token's signature; `false` refuses the token (`errc::token_signature_mismatch`).
+  /// Empty: signatures are not checked.
+  std::function<bool(const resumption_token&)> verify_token;
+};
+
+/// Counters of a caller's runs, for metrics.
+struct caller_stats {
+  std::uint64_t runs_started = 0;
+  std::uint64_t runs_ended = 0;    ///< ended with `stream_end`
+  std::uint64_t runs_failed = 0;   ///< ended with `stream_fatal_error`
+  std::uint64_t runs_aborted = 0;  ///< ended with `aborted`
+  std::uint64_t events_appended = 0;
+  std::size_t runs_active = 0;     ///< runners still running
+};
+
+/// Starts, resumes and cancels runs of a router's streams by name: the in-process caller, and
+/// what the HTTP adapter serves.
+///
+/// Runs execute on strands of the caller's executor, detached from whoever started them.
+/// Operations come in two forms: coroutines returning `result` (failures as `river::error`, with
+/// the wire message and context an adapter sends on), and `async_*` for any completion token
+/// (failures as `error_code`).
+///
+/// Thread safety: all operations may be called from any thread. The caller must outlive the
+/// operations in progress; runs hold what they need and may outlive it.
+class caller {
+ public:
+  using executor_type = executor;
+
+  caller(executor_type ex, router routes, caller_options options = {})
+      : ex_(std::move(ex)),
+        router_(std::move(routes)),
+        options_(std::move(options)),
+        registry_(std::make_shared<detail::run_registry>()) {}
+
+  executor_type get_executor() const noexcept { return ex_; }
+  const router& routes() const noexcept { return router_; }
+
+  /// Starts a run of the stream `stream_name` with JSON `input`, and returns a reader of its
+  /// events from the start. Errors: `errc::stream_not_found`, `errc::invalid_input` (type
+  /// "validation", context naming the field), and the provider's (`errc::capacity_exceeded`,
+  /// `errc::storage_failure`). The runner never sees invalid input.
+  asio::awaitable<result<event_reader>> start(std::string stream_name, nlohmann::json input,
+                                              request_metadata metadata = {}) {
+    const auto* entry = router_.find(stream_name);
+    if (!entry)
+      co_return error::from_code(errc::stream_not_found, "Stream not found", {{"routerStreamKey", stream_name}});
+    auto prepared = entry->prepare(input);
+    if (!prepared) co_return prepared.error();
+    const auto& p = entry->get_provider();
+
+    auto run_id = detail::random_run_id();
+    std::string token;
+    if (p->resumable()) {
+      resumption_token t{std::string(p->id()), stream_name, std::string(p->storage_id()), run_id, {}};
+      if (options_.sign_token) options_.sign_token(t);
+      token = encode_token(t);
+    }
+    auto core = std::make_shared<detail::run_core>(asio::make_strand(ex_), run_id, std::string(p->storage_id()),
+                                                   stream_name, std::move(metadata), registry_);
+    std::function<void()> on_cancel_request = [weak = std::weak_ptr<detail::run_core>(core)] {
+      if (auto c = weak.lock()) c->request_cancel();
+    };
+    auto log = co_await p->create_log(run_id, std::move(on_cancel_request));
+    if (!log) co_return log.error();
+    core->attach(std::move(log->writer));
+
+    // Nothing else can reach the run yet (its id is unknown outside), so the start event is
+    // appended here rather than on the run's strand.
+    // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
+    auto start_json = to_json_text(event{events::start{run_id, token}, {}});
+    try {
+      co_await core->append(std::move(start_json), event_kind::start);
+    } catch (const boost::system::system_error& e) {
+      co_return error::from_code(e.code(), std::string("Failed to store the start of the run: ") + e.what());
+    }
+    registry_->add(core);
+    registry_->started.fetch_add(1, std::memory_order_relaxed);
+    (*prepared)->launch(std::move(core));
+    auto reader_ex = co_await asio::this_coro::executor;
+    co_return event_reader(std::move(reader_ex), std::move(log->reader), std::move(run_id), std::move(token));
+  }
+
+  /// Resumes a run from its token: its events after `after` (from the start without it), then
+  /// live ones. Errors: `errc::invalid_token`, `errc::token_signature_mismatch`,
+  /// `errc::stream_not_found`, `errc::provider_mismatch`, `errc::not_resumable`,
+  /// `errc::run_not_found`, `errc::invalid_position`.
+  asio::awaitable<result<event_reader>> resume(std::string token, std::optional<std::string> after = std::nullopt) {
+    auto target = locate(token);
+    if (!target) co_return target.error();
+    auto& [p, decoded] = *target;
+    if (!p->resumable())
+      co_return error::from_code(errc::not_resumable, "This stream's provider cannot resume runs",
+                                 {{"providerId", std::string(p->id())}});
+    auto log = co_await p->open_log(decoded.stream_storage_id, decoded.stream_run_id, std::move(after));
+    if (!log) co_return log.error();
+    auto reader_ex = co_await asio::this_coro::executor;
+    co_return event_reader(std::move(reader_ex), std::move(*log), decoded.stream_run_id, std::move(token));
+  }
+
+  /// Cancels the run a token names, wherever it executes; the run ends with `aborted`. Errors:
+  /// those of `resume` for the token, `errc::run_not_found`, `errc::run_already_finished`.
+  asio::awaitable<result<void>> cancel(std::string token) {
+    auto target = locate(token);
+    if (!target) co_return target.error();
+    auto& [p, decoded] = *target;
+    co_return co_await p->request_cancel(decoded.stream_storage_id, decoded.stream_run_id);
+  }
+
+  /// `start` for any completion token. Signature: `void(error_code, event_reader)`.
+  template <class Token = asio::default_completion_token_t<executor_type>>
+  auto async_start(std::string stream_name, nlohmann::json input, request_metadata metadata, Token&& token = {}) {
+    return detail::spawn_result<event_reader>(ex_, start(std::move(stream_name), std::move(input), std::move(metadata)),
+                                              std::forward<Token>(token));
+  }
+
+  /// `resume` for any completion token. Signature: `void(error_code, event_reader)`.
+  template <class Token = asio::default_completion_token_t<executor_type>>
+  auto async_resume(std::string token, std::optional<std::string> after, Token&& completion = {}) {
+    return detail::spawn_result<event_reader>(ex_, resume(std::move(token), std::move(after)),
+                                              std::forward<Token>(completion));
+  }
+
+  /// `cancel` for any completion token. Signature: `void(error_code)`.
+  template <class Token = asio::default_completion_token_t<executor_type>>
+  auto async_cancel(std::string token, Token&& completion = {}) {
+    return detail::spawn_result<void>(ex_, cancel(std::move(token)), std::forward<Token>(completion));
+  }
+
+  /// Cancels every run of this caller that is still running (at shutdown).
+  void cancel_all() {
+    registry_->for_each([](detail::run_core& run) { run.request_cancel(); });
+  }
+
+  /// Runners of this caller still running.
+  std::size_t active_runs() const { return registry_->active(); }
+
+  caller_stats stats() const {
+    caller_stats s;
+    s.runs_started = registry_->started.load(std::memory_order_relaxed);
+    s.runs_ended = registry_->ended.load(std::memory_order_relaxed);
+    s.runs_failed = registry_->failed.load(std::memory_order_relaxed);
+    s.runs_aborted = registry_->aborted.load(std::memory_order_relaxed);
+    s.events_appended = registry_->events.load(std::memory_order_relaxed);
+    s.runs_active = registry_->active();
+    return s;
+  }
+
+ private:
+  struct located {
+    std::shared_ptr<river::provider> target;
+    resumption_token token;
+  };
+
+  // Decodes and checks a token, and finds the provider of the stream it names.
+  result<located> locate(const std::string& text) const {
+    auto decoded = decode_token(text);
+    if (!decoded) return decoded.error();
+    if (options_.verify_token && !options_.verify_token(*decoded))
+      return error::from_code(errc::token_signature_mismatch, "The resumption token's signature does not match");
+    const auto* entry = router_.find(decoded->router_stream_key);
+    if (!entry)
+      return error::from_code(errc::stream_not_found, "Stream not found",
+                              {{"routerStreamKey", decoded->router_stream_key}});
+    const auto& p = entry->get_provider();
+    if (decoded->provider_id != p->id())
+      return error::from_code(errc::provider_mismatch, "The resumption token names another provider",
+                              {{"providerId", decoded->provider_id}});
+    return located{p, std::move(*decoded)};
+  }
+
+  executor_type ex_;
+  router router_;
+  caller_options options_;
+  std::shared_ptr<detail::run_registry> registry_;
+};
+
+}  // namespace river

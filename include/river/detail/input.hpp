@@ -1,0 +1,90 @@
+#pragma once
+
+// Input validation: decoding the input into the stream's input type is the validation, and the
+// error names the offending field. nlohmann_json names a missing key but not a mistyped one, so
+// for types described with Boost.Describe every member is checked by name first.
+
+#include <river/error.hpp>
+
+#include <boost/describe/members.hpp>
+#include <boost/mp11/algorithm.hpp>
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <type_traits>
+
+namespace river::detail {
+
+template <class T>
+concept json_decodable = requires(const nlohmann::json& j) { j.template get<T>(); };
+
+inline std::string strip_json_exception_prefix(const char* what) {
+  // "[json.exception.type_error.302] type must be string, but is number" -> the text after "] "
+  std::string s(what);
+  if (auto p = s.find("] "); p != std::string::npos && s.rfind("[json.exception.", 0) == 0) s.erase(0, p + 2);
+  return s;
+}
+
+inline error input_field_error(const std::string& field, std::string reason) {
+  std::string msg = field.empty() ? "Invalid input: " + reason : "Invalid input field '" + field + "': " + reason;
+  return error::from_code(errc::invalid_input, std::move(msg), {{"field", field}, {"reason", std::move(reason)}});
+}
+
+template <class T>
+std::optional<error> check_described_members(const nlohmann::json& j, const std::string& path) {
+  if (!j.is_object())
+    return input_field_error(path, std::string("must be an object, but is ") + j.type_name());
+  std::optional<error> found;
+  boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>([&](auto member) {
+    if (found) return;
+    using M = std::remove_cvref_t<decltype(std::declval<T&>().*member.pointer)>;
+    auto it = j.find(member.name);
+    if (it == j.end()) return;  // whether it may be missing is the type's own from_json's call
+    const std::string field = path.empty() ? std::string(member.name) : path + "." + member.name;
+    if constexpr (boost::describe::has_describe_members<M>::value) {
+      found = check_described_members<M>(*it, field);
+    } else if constexpr (json_decodable<M>) {
+      try {
+        (void)it->template get<M>();
+      } catch (const nlohmann::json::exception& e) {
+        found = input_field_error(field, strip_json_exception_prefix(e.what()));
+      } catch (const std::exception& e) {
+        found = input_field_error(field, e.what());
+      }
+    }
+  });
+  return found;
+}
+
+/// Decodes `j` into `Input`; failures are `errc::invalid_input` errors of type "validation" whose
+/// context names the field (`{"field": "message", "reason": "..."}`; "" for the input itself).
+template <class Input>
+result<Input> decode_input(const nlohmann::json& j) {
+  if constexpr (std::is_same_v<Input, nlohmann::json>) {
+    return j;
+  } else {
+    if constexpr (boost::describe::has_describe_members<Input>::value) {
+      if (auto e = check_described_members<Input>(j, "")) return std::move(*e);
+    }
+    try {
+      return j.template get<Input>();
+    } catch (const nlohmann::json::exception& e) {
+      if (std::is_class_v<Input> && !j.is_object())
+        return input_field_error("", std::string("must be a JSON object, but is ") + j.type_name());
+      std::string reason = strip_json_exception_prefix(e.what());
+      // out_of_range.403: "key 'message' not found"
+      if (e.id == 403) {
+        auto open = reason.find('\''), close = reason.rfind('\'');
+        if (open != std::string::npos && close > open)
+          return input_field_error(reason.substr(open + 1, close - open - 1), "is missing");
+      }
+      return input_field_error("", std::move(reason));
+    } catch (const std::exception& e) {
+      // A from_json that validates by throwing its own exception.
+      return input_field_error("", e.what());
+    }
+  }
+}
+
+}  // namespace river::detail

@@ -1,0 +1,201 @@
+#pragma once
+
+// The non-template state of one run: its log writer, its strand, the terminal flag that refuses
+// appends after the last event, and cancellation. Typed run contexts are thin views of it.
+
+#include <river/event.hpp>
+#include <river/provider.hpp>
+#include <river/request_metadata.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <unordered_map>
+
+namespace river::detail {
+
+class run_core;
+
+/// How runs ended, and which are running: shared by a caller and its runs.
+class run_registry {
+ public:
+  std::atomic<std::uint64_t> started{0};
+  std::atomic<std::uint64_t> ended{0};        // stream_end
+  std::atomic<std::uint64_t> failed{0};       // stream_fatal_error
+  std::atomic<std::uint64_t> aborted{0};      // aborted
+  std::atomic<std::uint64_t> events{0};       // events appended by runs of this caller
+
+  void add(const std::shared_ptr<run_core>& run) {
+    std::lock_guard lk(mutex_);
+    runs_[run.get()] = run;
+  }
+  void remove(const void* run) {
+    std::lock_guard lk(mutex_);
+    runs_.erase(run);
+  }
+  std::size_t active() const {
+    std::lock_guard lk(mutex_);
+    return runs_.size();
+  }
+  template <class F>
+  void for_each(F f) const {
+    std::vector<std::shared_ptr<run_core>> live;
+    {
+      std::lock_guard lk(mutex_);
+      for (auto& [_, weak] : runs_)
+        if (auto p = weak.lock()) live.push_back(std::move(p));
+    }
+    for (auto& r : live) f(*r);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<const void*, std::weak_ptr<run_core>> runs_;
+};
+
+class run_core : public std::enable_shared_from_this<run_core> {
+ public:
+  using strand_type = asio::strand<executor>;
+  using clock = std::chrono::steady_clock;
+
+  run_core(strand_type strand, std::string run_id, std::string storage_id, std::string stream_name,
+           request_metadata metadata, std::shared_ptr<run_registry> registry)
+      : strand_(std::move(strand)),
+        run_id_(std::move(run_id)),
+        storage_id_(std::move(storage_id)),
+        stream_name_(std::move(stream_name)),
+        metadata_(std::move(metadata)),
+        registry_(std::move(registry)),
+        started_at_(clock::now()) {}
+
+  const strand_type& strand() const noexcept { return strand_; }
+  const std::string& run_id() const noexcept { return run_id_; }
+  const std::string& storage_id() const noexcept { return storage_id_; }
+  const std::string& stream_name() const noexcept { return stream_name_; }
+  const request_metadata& metadata() const noexcept { return metadata_; }
+  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+  /// True once the terminal event is appended or on its way (strand only).
+  bool closed() const noexcept { return terminal_; }
+
+  void attach(std::shared_ptr<log_writer> writer) { writer_ = std::move(writer); }
+
+  /// Appends one event's JSON; throws `system_error` (`errc::run_closed` after the terminal
+  /// event, or the provider's error). Call on the strand.
+  asio::awaitable<void> append(std::string json, event_kind kind) {
+    if (terminal_)
+      throw boost::system::system_error(make_error_code(errc::run_closed),
+                                        "The run has already ended; nothing was stored");
+    if (is_terminal(kind)) terminal_ = true;
+    if (kind == event_kind::chunk) ++chunks_;
+    return store(std::move(json), kind);
+  }
+
+  /// The `stream_end` event for this run as it is now.
+  std::string end_json() const {
+    events::end e;
+    e.total_chunks = chunks_;
+    e.total_time_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started_at_).count());
+    return to_json_text(event{e, {}});
+  }
+
+  /// Called on the strand when the runner's coroutine is over, with what escaped it.
+  asio::awaitable<void> runner_done(std::exception_ptr escaped) {
+    if (!terminal_) {
+      // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
+      const auto kind = escaped ? event_kind::fatal_error : event_kind::end;
+      auto json = escaped ? to_json_text(event{events::fatal_error{runner_failure(escaped)}, {}}) : end_json();
+      try {
+        co_await append(std::move(json), kind);
+      } catch (const std::exception&) {
+        // The provider refused the terminal event; it closes the log when the writer goes away.
+      }
+    }
+    registry_->remove(this);
+  }
+
+  /// The slot the runner's coroutine is bound to: `request_cancel` emits on it.
+  asio::cancellation_slot runner_slot() noexcept { return runner_signal_.slot(); }
+
+  /// Cancels the run from any thread: appends `aborted` (unless the run already ended), refuses
+  /// later appends, and cancels what the runner is waiting for.
+  void request_cancel() {
+    asio::post(strand_, [self = shared_from_this()] { self->abort_on_strand(); });
+  }
+
+ private:
+  static error runner_failure(std::exception_ptr escaped) {
+    error e("Failed to run runner function", error_type::stream);
+    try {
+      std::rethrow_exception(escaped);
+    } catch (const std::exception& ex) {
+      e.cause = ex.what();
+    } catch (...) {
+      e.cause = "unknown exception";
+    }
+    return e;
+  }
+
+  void count_outcome(event_kind kind) {
+    auto& counter = kind == event_kind::end ? registry_->ended
+                    : kind == event_kind::fatal_error ? registry_->failed
+                                                      : registry_->aborted;
+    counter.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  static bool is_terminal(event_kind kind) noexcept {
+    return kind == event_kind::fatal_error || kind == event_kind::end || kind == event_kind::aborted;
+  }
+
+  // Hands one event to the provider, past the terminal check.
+  asio::awaitable<void> store(std::string json, event_kind kind) {
+    auto stored = co_await writer_->append(std::move(json), is_terminal(kind));
+    if (!stored) {
+      auto e = stored.error();
+      throw boost::system::system_error(e.code ? e.code : make_error_code(errc::storage_failure), e.message);
+    }
+    registry_->events.fetch_add(1, std::memory_order_relaxed);
+    if (is_terminal(kind)) count_outcome(kind);
+  }
+
+  void abort_on_strand() {
+    cancel_requested_.store(true, std::memory_order_relaxed);
+    if (terminal_) return;
+    // From here the runner's appends are refused. Appends it made before were handed to the
+    // provider already, which stores in call order, so `aborted` lands after them.
+    terminal_ = true;
+    asio::co_spawn(
+        strand_,
+        [self = shared_from_this()]() -> asio::awaitable<void> {
+          std::string json(detail::aborted_json);
+          try {
+            co_await self->store(std::move(json), event_kind::aborted);
+          } catch (const std::exception&) {
+            // The provider refused it; it closes the log when the writer goes away.
+          }
+        },
+        asio::detached);
+    runner_signal_.emit(asio::cancellation_type::terminal);
+  }
+
+  strand_type strand_;
+  std::string run_id_, storage_id_, stream_name_;
+  request_metadata metadata_;
+  std::shared_ptr<run_registry> registry_;
+  std::shared_ptr<log_writer> writer_;
+  clock::time_point started_at_;
+  std::uint64_t chunks_ = 0;
+  bool terminal_ = false;
+  std::atomic<bool> cancel_requested_{false};
+  asio::cancellation_signal runner_signal_;
+};
+
+}  // namespace river::detail

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <river/error.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace river {
+
+/// A provider stores the logs of runs and reads them back.
+///
+/// A run log is an append-only sequence of records, each an opaque text (River stores the JSON
+/// of one event) at a position, closed by its last record. Nothing here knows River's events,
+/// so the same log can carry other encodings.
+///
+/// River ships two providers: `river::memory::provider` (the embedded default) and
+/// `river::redis::provider`. Writing a third means implementing `provider`, `log_writer` and
+/// `log_reader`; `tests/core/provider_contract.hpp` holds the behaviour they must show.
+///
+/// All operations are coroutines that River awaits on its own executors; a provider must be safe
+/// to use from several threads at once. Expected failures (an unknown run, a bad position, full
+/// storage) are returned as `result` errors, never thrown.
+
+/// One stored record as a reader sees it. The views stay valid until the reader's next `read`
+/// or its destruction.
+struct record_view {
+  std::string_view position;
+  std::string_view data;
+};
+
+/// What a `log_reader::read` found.
+enum class read_status {
+  records,  ///< at least one record was added to the output
+  idle,     ///< the deadline passed with nothing new
+  end,      ///< the log is closed and every record was read
+};
+
+/// Appends the records of one run, in order. Obtained from `provider::create_log`.
+class log_writer {
+ public:
+  virtual ~log_writer() = default;
+
+  /// Appends one record and completes when it is stored, with its position.
+  ///
+  /// `last` marks the closing record: afterwards the log refuses appends (`errc::run_closed`)
+  /// and readers end after reading it. Records are stored in the order of the calls: a call is
+  /// made when the returned awaitable starts, so River never needs to wait for one append before
+  /// making the next. A writer destroyed before its last record must close the log so that
+  /// readers do not wait forever (the memory provider appends a fatal error).
+  virtual asio::awaitable<result<std::string>> append(std::string data, bool last) = 0;
+};
+
+/// Reads one run log from a position onwards. One reader has one user at a time.
+class log_reader {
+ public:
+  virtual ~log_reader() = default;
+
+  /// Adds to `out` at most `max` records that follow this reader's position and moves past them.
+  ///
+  /// Waits until a record is there, the log is closed and fully read (`read_status::end`) or
+  /// `deadline` passes (`read_status::idle`). Per-operation cancellation (terminal, partial,
+  /// total) completes it with `asio::error::operation_aborted` and moves past nothing.
+  virtual asio::awaitable<result<read_status>> read(std::vector<record_view>& out, std::size_t max,
+                                                    std::chrono::steady_clock::time_point deadline) = 0;
+};
+
+/// The writer of a new run log, and a reader of it from its start (for whoever started the run,
+/// which works even where the provider cannot resume).
+struct new_log {
+  std::shared_ptr<log_writer> writer;
+  std::unique_ptr<log_reader> reader;
+};
+
+class provider {
+ public:
+  virtual ~provider() = default;
+
+  /// The provider's id in resumption tokens ("memory", "redis").
+  virtual std::string_view id() const noexcept = 0;
+  /// The storage namespace of the runs this provider creates (a token's "streamStorageId").
+  virtual std::string_view storage_id() const noexcept = 0;
+  /// Whether a run can be read again after its start, by id.
+  virtual bool resumable() const noexcept = 0;
+
+  /// Creates the log of a new run.
+  ///
+  /// `on_cancel_request` is called, from any thread, when `request_cancel` names this run from
+  /// anywhere the provider reaches (another server instance included). It may be called more
+  /// than once, and must not be called after the log is closed and its writer destroyed.
+  virtual asio::awaitable<result<new_log>> create_log(std::string run_id,
+                                                      std::function<void()> on_cancel_request) = 0;
+
+  /// Opens a reader of an existing run log, after `after` or from the start.
+  /// Errors: `errc::run_not_found` (unknown or expired), `errc::invalid_position`,
+  /// `errc::not_resumable`.
+  virtual asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(
+      std::string storage_id, std::string run_id, std::optional<std::string> after) = 0;
+
+  /// Asks a run to stop, wherever it executes. Errors: `errc::run_not_found`,
+  /// `errc::run_already_finished`.
+  virtual asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) = 0;
+};
+
+}  // namespace river

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every River test on a fresh Debian 12 machine:
+#   1. g++, warnings as errors, optimised: build everything and run all tests;
+#   2. g++ with AddressSanitizer and UndefinedBehaviorSanitizer: build and run all tests again;
+#   3. clang++, warnings as errors: build everything (the library must build with both compilers).
+# Build trees live under build/ (build/release, build/sanitize, build/clang).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+
+jobs=${RIVER_JOBS:-2}
+export CTEST_OUTPUT_ON_FAILURE=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+step() { printf '\n== river: %s ==\n' "$*"; }
+
+configure() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DRIVER_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
+}
+
+step "release build (g++)"
+configure build/release -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build/release -j "$jobs"
+step "tests (release)"
+ctest --test-dir build/release -j "$jobs" --timeout 600
+
+step "sanitizer build (g++, AddressSanitizer + UndefinedBehaviorSanitizer)"
+configure build/sanitize -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_SANITIZE=ON \
+  -DRIVER_BUILD_BENCHMARKS=OFF
+cmake --build build/sanitize -j "$jobs"
+step "tests (sanitizers)"
+ctest --test-dir build/sanitize -j "$jobs" --timeout 900 --label-exclude package
+
+step "clang++ build"
+configure build/clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_BUILD_TESTS=OFF
+cmake --build build/clang -j "$jobs"
+
+step "all tests passed"

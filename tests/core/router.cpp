@@ -1,0 +1,51 @@
+#include <river/router.hpp>
+
+#include <catch2/catch.hpp>
+
+using json = nlohmann::json;
+
+namespace {
+
+river::stream<json, json> noop_stream() {
+  return river::stream<json, json>().runner([](river::run_context<json, json>&) -> river::asio::awaitable<void> {
+    co_return;
+  });
+}
+
+}  // namespace
+
+TEST_CASE("a router finds its streams by name") {
+  river::router r;
+  r.add("a", noop_stream()).add("b", noop_stream());
+  CHECK(r.size() == 2);
+  CHECK(r.find("a") != nullptr);
+  CHECK(r.find("b") != nullptr);
+  CHECK(r.find("c") == nullptr);
+  CHECK(r.names() == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("a duplicate stream name is an error") {
+  river::router r;
+  r.add("chat", noop_stream());
+  CHECK_THROWS_AS(r.add("chat", noop_stream()), std::invalid_argument);
+  CHECK_THROWS_WITH(r.add("chat", noop_stream()), Catch::Contains("'chat' already exists"));
+  CHECK(r.size() == 1);
+}
+
+TEST_CASE("an empty name or a stream without runner is an error") {
+  river::router r;
+  CHECK_THROWS_AS(r.add("", noop_stream()), std::invalid_argument);
+  CHECK_THROWS_WITH(r.add("x", river::stream<json, json>()), Catch::Contains("has no runner"));
+  CHECK(r.size() == 0);
+}
+
+TEST_CASE("streams without a provider share the router's in-memory provider") {
+  river::router r;
+  auto own = std::make_shared<river::memory::provider>();
+  r.add("a", noop_stream()).add("b", noop_stream()).add("c", noop_stream().provider(own));
+  CHECK(r.find("a")->get_provider() == r.find("b")->get_provider());
+  CHECK(r.find("a")->get_provider()->id() == "memory");
+  CHECK(r.find("c")->get_provider() == own);
+  river::router copy = r;
+  CHECK(copy.find("a")->get_provider() == r.find("a")->get_provider());
+}
