@@ -89,11 +89,8 @@ class caller {
     // appended here rather than on the run's strand.
     // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
     auto start_json = to_json_text(event{events::start{run_id, token}, {}});
-    try {
-      co_await core->append(std::move(start_json), event_kind::start);
-    } catch (const boost::system::system_error& e) {
-      co_return error::from_code(e.code(), std::string("Failed to store the start of the run: ") + e.what());
-    }
+    auto stored = co_await core->try_append(std::move(start_json), event_kind::start);
+    if (!stored) co_return stored.error();
     registry_->add(core);
     registry_->started.fetch_add(1, std::memory_order_relaxed);
     (*prepared)->launch(std::move(core));

@@ -236,3 +236,29 @@ TEST_CASE("typed chunks are encoded with the chunk type's conversion") {
     CHECK(river::to_json_text(evs[1]) == R"({"type":"chunk","chunk":"tok\"en"})");
   });
 }
+
+TEST_CASE("a refused append is not counted in stream_end and the runner can go on") {
+  river::memory::config cfg;
+  cfg.max_run_bytes = 400;
+  auto provider = std::make_shared<river::memory::provider>(cfg);
+  river::error_code refusal;
+  river::router routes;
+  routes.add("s", river::stream<json, std::string>().provider(provider).runner(
+                      [&](river::run_context<json, std::string>& ctx) -> asio::awaitable<void> {
+                        std::string big(500, 'x'), small = "ok";
+                        try {
+                          co_await ctx.append(big);
+                        } catch (const boost::system::system_error& e) {
+                          refusal = e.code();
+                        }
+                        co_await ctx.append(small);
+                      }));
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    river::caller c(io.get_executor(), routes);
+    auto evs = co_await run_to_end(c);
+    REQUIRE(kinds(evs) == std::vector{event_kind::start, event_kind::chunk, event_kind::end});
+    CHECK(*evs[1].chunk() == "ok");
+    CHECK(evs[2].get_if<events::end>()->total_chunks == 1);
+  });
+  CHECK(refusal == river::errc::run_too_large);
+}

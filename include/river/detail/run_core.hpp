@@ -87,15 +87,22 @@ class run_core : public std::enable_shared_from_this<run_core> {
 
   void attach(std::shared_ptr<log_writer> writer) { writer_ = std::move(writer); }
 
-  /// Appends one event's JSON; throws `system_error` (`errc::run_closed` after the terminal
-  /// event, or the provider's error). Call on the strand.
+  /// Appends one event's JSON and returns the provider's refusal, or `errc::run_closed` after
+  /// the terminal event (nothing is stored then). Call on the strand.
+  asio::awaitable<result<void>> try_append(std::string json, event_kind kind) {
+    if (terminal_)
+      return closed_result();
+    if (is_terminal(kind)) terminal_ = true;
+    return store(std::move(json), kind);
+  }
+
+  /// `try_append` for runners: failures are thrown as `boost::system::system_error`.
   asio::awaitable<void> append(std::string json, event_kind kind) {
     if (terminal_)
       throw boost::system::system_error(make_error_code(errc::run_closed),
                                         "The run has already ended; nothing was stored");
     if (is_terminal(kind)) terminal_ = true;
-    if (kind == event_kind::chunk) ++chunks_;
-    return store(std::move(json), kind);
+    return store_or_throw(std::move(json), kind);
   }
 
   /// The `stream_end` event for this run as it is now.
@@ -113,11 +120,8 @@ class run_core : public std::enable_shared_from_this<run_core> {
       // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
       const auto kind = escaped ? event_kind::fatal_error : event_kind::end;
       auto json = escaped ? to_json_text(event{events::fatal_error{runner_failure(escaped)}, {}}) : end_json();
-      try {
-        co_await append(std::move(json), kind);
-      } catch (const std::exception&) {
-        // The provider refused the terminal event; it closes the log when the writer goes away.
-      }
+      // A refusal leaves the log open; the provider closes it when the writer goes away.
+      (void)co_await try_append(std::move(json), kind);
     }
     registry_->remove(this);
   }
@@ -155,15 +159,28 @@ class run_core : public std::enable_shared_from_this<run_core> {
     return kind == event_kind::fatal_error || kind == event_kind::end || kind == event_kind::aborted;
   }
 
+  static asio::awaitable<result<void>> closed_result() {
+    co_return error::from_code(errc::run_closed, "The run has already ended; nothing was stored");
+  }
+
   // Hands one event to the provider, past the terminal check.
-  asio::awaitable<void> store(std::string json, event_kind kind) {
+  asio::awaitable<result<void>> store(std::string json, event_kind kind) {
     auto stored = co_await writer_->append(std::move(json), is_terminal(kind));
     if (!stored) {
       auto e = stored.error();
-      throw boost::system::system_error(e.code ? e.code : make_error_code(errc::storage_failure), e.message);
+      if (!e.code) e.code = make_error_code(errc::storage_failure);
+      co_return e;
     }
+    // Only what was stored counts towards stream_end's totalChunks.
+    if (kind == event_kind::chunk) ++chunks_;
     registry_->events.fetch_add(1, std::memory_order_relaxed);
     if (is_terminal(kind)) count_outcome(kind);
+    co_return result<void>{};
+  }
+
+  asio::awaitable<void> store_or_throw(std::string json, event_kind kind) {
+    auto stored = co_await store(std::move(json), kind);
+    if (!stored) throw boost::system::system_error(stored.error().code, stored.error().message);
   }
 
   void abort_on_strand() {
@@ -176,11 +193,8 @@ class run_core : public std::enable_shared_from_this<run_core> {
         strand_,
         [self = shared_from_this()]() -> asio::awaitable<void> {
           std::string json(detail::aborted_json);
-          try {
-            co_await self->store(std::move(json), event_kind::aborted);
-          } catch (const std::exception&) {
-            // The provider refused it; it closes the log when the writer goes away.
-          }
+          // A refusal leaves the log open; the provider closes it when the writer goes away.
+          (void)co_await self->store(std::move(json), event_kind::aborted);
         },
         asio::detached);
     runner_signal_.emit(asio::cancellation_type::terminal);
