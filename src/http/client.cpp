@@ -65,7 +65,7 @@ std::shared_ptr<const client_config> make_client_config(std::string_view url, cl
     return std::invalid_argument("river::http::client: invalid URL '" + std::string(url) + "': " + std::string(why));
   };
   auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) throw invalid(parsed.error().message());
+  if (!parsed) throw invalid("it is not an absolute URL (scheme://host[:port]/path)");
   const auto& u = *parsed;
   auto cfg = std::make_shared<client_config>();
   cfg->url = std::string(url);
