@@ -27,7 +27,8 @@ namespace {
 struct chat_chunk {
   std::string text;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(chat_chunk, text)
+// Chunks of the chat stream are {"text": "..."}; only reading them is needed here.
+void from_json(const nlohmann::json& j, chat_chunk& c) { j.at("text").get_to(c.text); }
 
 struct options {
   std::string url = "http://127.0.0.1:8080/api/river";

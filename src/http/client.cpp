@@ -50,7 +50,7 @@ constexpr std::size_t header_limit = 16 * 1024;
 struct client_config {
   std::string url;
   bool tls = false;
-  std::string host;         // to connect to, for SNI and certificate checks (IPv6 without brackets)
+  std::string host;                          // to connect to, for SNI and certificate checks (IPv6 without brackets)
   std::optional<asio::ip::address> address;  // when the host is an IP address
   std::string port;
   unsigned short port_number = 0;
@@ -84,8 +84,11 @@ std::shared_ptr<const client_config> make_client_config(std::string_view url, cl
       cfg->address = a;
       break;
     }
-    case boost::urls::host_type::name: cfg->host = u.host_address(); break;
-    default: throw invalid("its host is not a name or an IP address");
+    case boost::urls::host_type::name:
+      cfg->host = u.host_address();
+      break;
+    default:
+      throw invalid("its host is not a name or an IP address");
   }
   if (u.has_port()) {
     auto text = u.port();
@@ -314,15 +317,15 @@ class exchange {
       auto ec = co_await t_->handshake(cfg_);
       if (ec) {
         auto why = t_->verify_failure();
-        co_return transport_error(ec, "TLS handshake with " + where(cfg_) + " failed" +
-                                          (why.empty() ? std::string() : " (" + why + ")"));
+        co_return transport_error(
+            ec, "TLS handshake with " + where(cfg_) + " failed" + (why.empty() ? std::string() : " (" + why + ")"));
       }
     }
 
     bhttp::request<bhttp::string_body> req(method, target, 11);
     req.set(bhttp::field::host, cfg_.host_header);
-    req.set(bhttp::field::user_agent, "river-cpp/" + std::to_string(RIVER_VERSION_MAJOR) + "." +
-                                          std::to_string(RIVER_VERSION_MINOR));
+    req.set(bhttp::field::user_agent,
+            "river-cpp/" + std::to_string(RIVER_VERSION_MAJOR) + "." + std::to_string(RIVER_VERSION_MINOR));
     if (event_stream) {
       req.set(bhttp::field::accept, "text/event-stream");
       req.set(bhttp::field::cache_control, "no-cache");
@@ -366,9 +369,9 @@ class exchange {
       while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
       if (!media.empty() && !beast::iequals(media, "text/event-stream") && !beast::iequals(media, "text/plain")) {
         close();
-        co_return network_error(client_errc::unexpected_content_type,
-                                          "The response from " + where(cfg_) + " is not an event stream (" +
-                                              std::string(type) + ")");
+        co_return network_error(
+            client_errc::unexpected_content_type,
+            "The response from " + where(cfg_) + " is not an event stream (" + std::string(type) + ")");
       }
     }
     co_return result<void>();
@@ -432,19 +435,18 @@ struct event_source::impl {
   bool has_position = false;    // a position to resume from: `position` of event `position_index`
   std::string last_position;
   std::uint64_t position_index = 0;
-  std::uint64_t returned = 0;   // events returned by next
+  std::uint64_t returned = 0;  // events returned by next
   std::string returned_position;
 
-  std::deque<event> ready;   // events to return, in order
+  std::deque<event> ready;    // events to return, in order
   std::optional<event> held;  // the newest event, waiting for the position that follows it
   bool ids_seen = false;      // the server sends positions
   bool check_replay = false;  // the response replays the run from its start
-  bool terminal_received = false;
   bool done = false;
   bool closed = false;
   bool busy = false;
 
-  river::error failure;             // why the last response was lost
+  river::error failure;              // why the last response was lost
   std::optional<river::error> loss;  // the current response failed: once its messages are parsed
   unsigned attempts = 0;
   std::size_t reconnections = 0;
@@ -473,7 +475,7 @@ struct event_source::impl {
       ev = std::move(*parsed);
     } else {
       // Not a River event: an error at its place, so counting stays right.
-      ev.payload = events::error{std::move(parsed.error())};
+      ev.payload = events::error{std::move(parsed).error()};
     }
     bool own_id = parser.message_had_id() && !parser.last_event_id().empty();
     if (own_id) note_position(parser.last_event_id());
@@ -484,22 +486,19 @@ struct event_source::impl {
         auto* s = ev.get_if<events::start>();
         if (s && !run_id.empty() && s->run_id != run_id)
           return network_error(client_errc::replay_mismatch,
-                                         "The resumed stream belongs to another run (" + s->run_id + ", not " +
-                                             run_id + ")");
+                               "The resumed stream belongs to another run (" + s->run_id + ", not " + run_id + ")");
       }
       if (ev.is_terminal())
-        return network_error(client_errc::replay_mismatch,
-                                       "The resumed stream ended before the events already read");
+        return network_error(client_errc::replay_mismatch, "The resumed stream ended before the events already read");
       return {};
     }
     check_replay = false;
     delivered = received;
     attempts = 0;  // progress
     if (auto* s = ev.get_if<events::start>()) {
-      if (run_id.empty()) run_id = s->run_id;
+      run_id = s->run_id;
       if (token.empty()) token = s->resumption_token;
     }
-    if (ev.is_terminal()) terminal_received = true;
     release_held();
     if (own_id) {
       ev.position = parser.last_event_id();
@@ -554,7 +553,8 @@ struct event_source::impl {
     using ms = std::chrono::milliseconds;
     const auto& o = cfg->options;
     ms base = o.initial_backoff;
-    if (attempts == 1 && parser.retry()) base = ms(static_cast<ms::rep>(std::min<std::uint64_t>(*parser.retry(), 1u << 30)));
+    if (attempts == 1 && parser.retry())
+      base = ms(static_cast<ms::rep>(std::min<std::uint64_t>(*parser.retry(), 1u << 30)));
     for (unsigned i = 1; i < attempts && base < o.max_backoff; ++i) base *= 2;
     base = std::min(base, o.max_backoff);
     if (base.count() <= 1) return base;
@@ -569,17 +569,17 @@ struct event_source::impl {
     if (token.empty() || o.max_resume_attempts == 0) {
       auto why = token.empty() ? std::string("the server gave no resumption token")
                                : std::string("automatic resumption is off");
-      co_return network_error(client_errc::connection_lost,
-                                        "Lost the connection to " + where(*cfg) + " before the run's end, and " + why +
-                                            ": " + failure.message,
-                                        {{"cause", failure.message}});
+      co_return network_error(
+          client_errc::connection_lost,
+          "Lost the connection to " + where(*cfg) + " before the run's end, and " + why + ": " + failure.message,
+          {{"cause", failure.message}});
     }
     for (;;) {
       if (attempts >= o.max_resume_attempts)
         co_return network_error(client_errc::retries_exhausted,
-                                          "Lost the connection to " + where(*cfg) + " and could not resume after " +
-                                              std::to_string(attempts) + " attempts: " + failure.message,
-                                          {{"cause", failure.message}, {"attempts", attempts}});
+                                "Lost the connection to " + where(*cfg) + " and could not resume after " +
+                                    std::to_string(attempts) + " attempts: " + failure.message,
+                                {{"cause", failure.message}, {"attempts", attempts}});
       ++attempts;
       backoff.expires_after(backoff_delay());
       auto [wec] = co_await backoff.async_wait(use_tuple);
@@ -616,7 +616,7 @@ struct event_source::impl {
       auto item = parser.next(ec);
       if (ec) {
         co_return network_error(ec, "An event from " + where(*cfg) + " is larger than " +
-                                                  std::to_string(cfg->options.max_event_size) + " bytes");
+                                        std::to_string(cfg->options.max_event_size) + " bytes");
       }
       if (item == sse_item::message) {
         auto r = on_message();

@@ -183,80 +183,83 @@ TEST_CASE("client resumes by itself after lost connections and delivers every ev
   auto chunked = GENERATE(false, true);
   auto separate = GENERATE(false, true);
   CAPTURE(static_cast<int>(kind), chunked, separate);
-  run_bounded([=](asio::io_context& io) -> asio::awaitable<void> {
-    fake_river_options o;
-    o.cut_after = {2, 3, 1, 0};
-    o.cut = kind;
-    o.chunked = chunked;
-    o.separate_id_writes = separate;
-    fake_river river(6, o);
-    scripted_server server(io.get_executor(), river.handler());
-    river::http::client c(io.get_executor(), server.url(), fast_options());
-    auto input = chat_input();
-    auto opened = co_await c.start<text_chunk>("chat", input);
-    REQUIRE(opened.has_value());
-    auto events = co_await read_all(*opened);
+  run_bounded(
+      [=](asio::io_context& io) -> asio::awaitable<void> {
+        fake_river_options o;
+        o.cut_after = {2, 3, 1, 0};
+        o.cut = kind;
+        o.chunked = chunked;
+        o.separate_id_writes = separate;
+        fake_river river(6, o);
+        scripted_server server(io.get_executor(), river.handler());
+        river::http::client c(io.get_executor(), server.url(), fast_options());
+        auto input = chat_input();
+        auto opened = co_await c.start<text_chunk>("chat", input);
+        REQUIRE(opened.has_value());
+        auto events = co_await read_all(*opened);
 
-    CHECK(texts_of(events) == river.events());
-    // Each event has its position, but for those whose position was cut off (before_id): they
-    // were delivered when the connection was lost, without it.
-    std::size_t without = 0;
-    for (std::size_t i = 1; i < events.size(); ++i) {
-      if (events[i].position.empty())
-        ++without;
-      else
-        CHECK(events[i].position == fake_river::position(i + 1));
-    }
-    CHECK(without == (kind == cut_kind::before_id ? 3u : 0u));
-    CHECK(opened->reconnections() == 4u);
-    REQUIRE(server.requests().size() == 5u);
-    // Each resume starts after the last position received: the first response brought events
-    // 1 and 2, the second 3 to 5, the third 6, the fourth none. With before_id, the event after
-    // each cut arrived whole without its position: the next response repeats it, and the client
-    // does not deliver it again.
-    std::vector<std::string> resumed_from;
-    for (std::size_t i = 1; i < server.requests().size(); ++i) {
-      const auto& r = server.requests()[i];
-      CHECK(r.method == "GET");
-      CHECK(r.query("resumeKey") == river.token());
-      resumed_from.push_back(r.header("Last-Event-ID"));
-    }
-    CHECK(resumed_from == std::vector<std::string>{fake_river::position(2), fake_river::position(5),
-                                                   fake_river::position(6), fake_river::position(6)});
-  }, std::chrono::seconds(30));
+        CHECK(texts_of(events) == river.events());
+        // Each event has its position, but for those whose position was cut off (before_id): they
+        // were delivered when the connection was lost, without it.
+        std::size_t without = 0;
+        for (std::size_t i = 1; i < events.size(); ++i) {
+          if (events[i].position.empty())
+            ++without;
+          else
+            CHECK(events[i].position == fake_river::position(i + 1));
+        }
+        CHECK(without == (kind == cut_kind::before_id ? 3u : 0u));
+        CHECK(opened->reconnections() == 4u);
+        REQUIRE(server.requests().size() == 5u);
+        // Each resume starts after the last position received: the first response brought events
+        // 1 and 2, the second 3 to 5, the third 6, the fourth none. With before_id, the event after
+        // each cut arrived whole without its position: the next response repeats it, and the client
+        // does not deliver it again.
+        std::vector<std::string> resumed_from;
+        for (std::size_t i = 1; i < server.requests().size(); ++i) {
+          const auto& r = server.requests()[i];
+          CHECK(r.method == "GET");
+          CHECK(r.query("resumeKey") == river.token());
+          resumed_from.push_back(r.header("Last-Event-ID"));
+        }
+        CHECK(resumed_from == std::vector<std::string>{fake_river::position(2), fake_river::position(5),
+                                                       fake_river::position(6), fake_river::position(6)});
+      },
+      std::chrono::seconds(30));
 }
 
-TEST_CASE("client resumes by itself against a server that sends no positions, skipping what it delivered",
-          "[http]") {
+TEST_CASE("client resumes by itself against a server that sends no positions, skipping what it delivered", "[http]") {
   auto kind = GENERATE(cut_kind::clean, cut_kind::mid_message, cut_kind::before_id);
   auto chunked = GENERATE(false, true);
   CAPTURE(static_cast<int>(kind), chunked);
-  run_bounded([=](asio::io_context& io) -> asio::awaitable<void> {
-    fake_river_options o;
-    o.send_ids = false;
-    o.cut_after = {2, 3, 5, 0};  // each response starts again from the start of the run
-    o.cut = kind;
-    o.chunked = chunked;
-    fake_river river(6, o);
-    scripted_server server(io.get_executor(), river.handler());
-    river::http::client c(io.get_executor(), server.url(), fast_options());
-    auto input = chat_input();
-    auto opened = co_await c.start<text_chunk>("chat", input);
-    REQUIRE(opened.has_value());
-    auto [events, failure] = co_await read_until_error(*opened);
-    INFO(failure.message);
-    CHECK_FALSE(failure.code);
-    CHECK(texts_of(events) == river.events());
-    for (const auto& e : events) CHECK(e.position.empty());
-    CHECK(opened->position().empty());
-    for (std::size_t i = 1; i < server.requests().size(); ++i) {
-      CHECK(server.requests()[i].method == "GET");
-      CHECK_FALSE(server.requests()[i].has_header("Last-Event-ID"));
-    }
-    // Cut after 2, 3 and 5 events, then whole: 2, 3 and 5 count only when they pass what was
-    // delivered (with before_id, one more event arrives whole before each cut).
-    CHECK(opened->reconnections() >= 2u);
-  }, std::chrono::seconds(30));
+  run_bounded(
+      [=](asio::io_context& io) -> asio::awaitable<void> {
+        fake_river_options o;
+        o.send_ids = false;
+        o.cut_after = {2, 3, 5, 0};  // each response starts again from the start of the run
+        o.cut = kind;
+        o.chunked = chunked;
+        fake_river river(6, o);
+        scripted_server server(io.get_executor(), river.handler());
+        river::http::client c(io.get_executor(), server.url(), fast_options());
+        auto input = chat_input();
+        auto opened = co_await c.start<text_chunk>("chat", input);
+        REQUIRE(opened.has_value());
+        auto [events, failure] = co_await read_until_error(*opened);
+        INFO(failure.message);
+        CHECK_FALSE(failure.code);
+        CHECK(texts_of(events) == river.events());
+        for (const auto& e : events) CHECK(e.position.empty());
+        CHECK(opened->position().empty());
+        for (std::size_t i = 1; i < server.requests().size(); ++i) {
+          CHECK(server.requests()[i].method == "GET");
+          CHECK_FALSE(server.requests()[i].has_header("Last-Event-ID"));
+        }
+        // Cut after 2, 3 and 5 events, then whole: 2, 3 and 5 count only when they pass what was
+        // delivered (with before_id, one more event arrives whole before each cut).
+        CHECK(opened->reconnections() >= 2u);
+      },
+      std::chrono::seconds(30));
 }
 
 TEST_CASE("client resumes after a silent connection passes the idle timeout", "[http]") {
@@ -279,6 +282,34 @@ TEST_CASE("client resumes after a silent connection passes the idle timeout", "[
     CHECK(opened->reconnections() == 2u);
     CHECK(server.requests()[1].header("Last-Event-ID") == fake_river::position(2));
     server.stop();
+  });
+}
+
+TEST_CASE("client waits for a reader slower than its timeouts without reconnecting", "[http]") {
+  run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
+    // The reader comes back after both timeouts have passed, while nothing is pending; the next
+    // event then arrives well within the idle timeout.
+    fake_river_options o;
+    o.pace = std::chrono::milliseconds(350);
+    fake_river river(1, o);
+    scripted_server server(io.get_executor(), river.handler());
+    auto options = fast_options();
+    options.response_timeout = std::chrono::milliseconds(200);
+    options.idle_timeout = std::chrono::milliseconds(200);
+    river::http::client c(io.get_executor(), server.url(), options);
+    auto input = chat_input();
+    auto opened = co_await c.start<text_chunk>("chat", input);
+    REQUIRE(opened.has_value());
+    std::vector<event_t> events;
+    for (;;) {
+      co_await pause(std::chrono::milliseconds(250));
+      auto ev = co_await opened->next();
+      if (!ev) break;
+      events.push_back(std::move(*ev));
+    }
+    CHECK(texts_of(events) == river.events());
+    CHECK(opened->reconnections() == 0u);
+    CHECK(server.requests().size() == 1u);
   });
 }
 
@@ -353,17 +384,17 @@ TEST_CASE("client turns error statuses into river errors", "[http]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     int status = 0;
     std::string body, type;
-    scripted_server server(io.get_executor(),
-                           [&](const http_request&, response_writer& w) -> asio::awaitable<void> {
-                             co_await w.respond(status, body, type);
-                           });
+    scripted_server server(io.get_executor(), [&](const http_request&, response_writer& w) -> asio::awaitable<void> {
+      co_await w.respond(status, body, type);
+    });
     river::http::client c(io.get_executor(), server.url(), fast_options());
     auto input = chat_input();
 
     // A River server's error: its message, type and context, and the status.
     status = 400;
     type = "application/json";
-    body = R"({"__name__":"RiverError","message":"Invalid input","type":"validation","cause":null,"context":{"field":"message"}})";
+    body =
+        R"({"__name__":"RiverError","message":"Invalid input","type":"validation","cause":null,"context":{"field":"message"}})";
     auto r1 = co_await c.start<text_chunk>("chat", input);
     REQUIRE_FALSE(r1.has_value());
     CHECK(r1.error().message == "Invalid input");
@@ -430,8 +461,7 @@ TEST_CASE("client fails clearly when nothing listens", "[http]") {
       tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
       port = a.local_endpoint().port();
     }
-    river::http::client c(io.get_executor(), "http://127.0.0.1:" + std::to_string(port) + "/api/river",
-                          fast_options());
+    river::http::client c(io.get_executor(), "http://127.0.0.1:" + std::to_string(port) + "/api/river", fast_options());
     auto input = chat_input();
     auto r = co_await c.start<text_chunk>("chat", input);
     REQUIRE_FALSE(r.has_value());
@@ -443,8 +473,8 @@ TEST_CASE("client fails clearly when nothing listens", "[http]") {
 
 TEST_CASE("client refuses URLs it cannot call", "[http]") {
   asio::io_context io;
-  for (const char* url : {"127.0.0.1:8080/api", "ftp://host/api", "http:///api", "/api/river", "http://[::1/x",
-                          "http://host:99999/x"}) {
+  for (const char* url :
+       {"127.0.0.1:8080/api", "ftp://host/api", "http:///api", "/api/river", "http://[::1/x", "http://host:99999/x"}) {
     INFO(url);
     CHECK_THROWS_AS(river::http::client(io.get_executor(), url), std::invalid_argument);
   }
@@ -562,19 +592,19 @@ TEST_CASE("client async operations work with callbacks", "[http]") {
   std::vector<std::string> seen;
   stream_t stream;
   boost::system::error_code cancel_ec = asio::error::would_block;
-  std::function<void(boost::system::error_code, std::optional<event_t>)> on_event =
-      [&](boost::system::error_code ec, std::optional<event_t> ev) {
-        REQUIRE_FALSE(ec);
-        if (!ev) {
-          c.async_cancel(river.token(), [&](boost::system::error_code e) {
-            cancel_ec = e;
-            server.stop();  // the last work: run_for returns
-          });
-          return;
-        }
-        seen.push_back(river::to_json_text(*ev));
-        stream.async_next(on_event);
-      };
+  std::function<void(boost::system::error_code, std::optional<event_t>)> on_event = [&](boost::system::error_code ec,
+                                                                                        std::optional<event_t> ev) {
+    REQUIRE_FALSE(ec);
+    if (!ev) {
+      c.async_cancel(river.token(), [&](boost::system::error_code e) {
+        cancel_ec = e;
+        server.stop();  // the last work: run_for returns
+      });
+      return;
+    }
+    seen.push_back(river::to_json_text(*ev));
+    stream.async_next(on_event);
+  };
   c.async_start<text_chunk>("chat", chat_input(), [&](boost::system::error_code ec, stream_t s) {
     REQUIRE_FALSE(ec);
     stream = std::move(s);
@@ -628,7 +658,7 @@ TEST_CASE("client refuses a resumed stream that replays another run", "[http]") 
 
 TEST_CASE("client error codes have their own messages and category", "[http]") {
   std::set<std::string> messages;
-  for (int v = 1; v <= static_cast<int>(client_errc::invalid_url); ++v) {
+  for (int v = 1; v <= static_cast<int>(client_errc::replay_mismatch); ++v) {
     river::error_code ec = static_cast<client_errc>(v);
     CHECK(ec.category().name() == std::string("river.http.client"));
     CHECK(messages.insert(ec.message()).second);
@@ -679,8 +709,8 @@ TEST_CASE("client callbacks report a run in order, across a lost connection", "[
     auto h = c.start("chat", chat_input(), rec.callbacks());
     co_await wait_finished(h);
     CHECK(h.finished());
-    CHECK(rec.calls == std::vector<std::string>{"start", "info run-1", "chunk t1 #0", "chunk t2 #1", "chunk t3 #2",
-                                                "success 3 42"});
+    CHECK(rec.calls ==
+          std::vector<std::string>{"start", "info run-1", "chunk t1 #0", "chunk t2 #1", "chunk t3 #2", "success 3 42"});
     CHECK(server.requests().size() == 2u);
     h.abort();  // after the end: nothing happens
     co_await pause(std::chrono::milliseconds(10));

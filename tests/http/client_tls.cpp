@@ -118,14 +118,14 @@ TEST_CASE("client refuses a server certificate that does not verify, with a clea
   std::vector<variant> variants;
   variants.push_back({"an authority the system does not trust", make_test_server(ca), nullptr, "127.0.0.1",
                       "unable to get local issuer certificate"});
-  variants.push_back({"an authority the application does not trust", make_test_server(other_ca),
-                      client_context(ca), "127.0.0.1", "unable to get local issuer certificate"});
+  variants.push_back({"an authority the application does not trust", make_test_server(other_ca), client_context(ca),
+                      "127.0.0.1", "unable to get local issuer certificate"});
   variants.push_back({"a certificate for another address", make_test_server(ca, "IP:127.0.0.2,DNS:localhost"),
                       client_context(ca), "127.0.0.1", "IP address mismatch"});
   variants.push_back({"a certificate for another name", make_test_server(ca, "DNS:other.example,IP:127.0.0.1"),
                       client_context(ca), "localhost", "hostname mismatch"});
-  variants.push_back({"a self-signed certificate", make_test_ca("Self"), client_context(ca), "127.0.0.1",
-                      "self-signed certificate"});
+  variants.push_back(
+      {"a self-signed certificate", make_test_ca("Self"), client_context(ca), "127.0.0.1", "self-signed certificate"});
   for (auto& v : variants) {
     INFO(v.name);
     run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
@@ -138,8 +138,8 @@ TEST_CASE("client refuses a server certificate that does not verify, with a clea
       INFO(r.error().message);
       CHECK(r.error().code.category() == asio::error::get_ssl_category());
       CHECK(r.error().type == river::error_type::network);
-      CHECK(r.error().message.find("TLS handshake with " + v.host + ":" + std::to_string(server.port()) +
-                                   " failed (" + v.reason + ")") == 0);
+      CHECK(r.error().message.find("TLS handshake with " + v.host + ":" + std::to_string(server.port()) + " failed (" +
+                                   v.reason + ")") == 0);
       CHECK(r.error().message.find("certificate verify failed") != std::string::npos);
       CHECK(server.requests().empty());  // nothing was sent
     });

@@ -21,13 +21,18 @@ void drain(sse_parser& p, std::vector<std::string>& out) {
       return;
     }
     switch (item) {
-      case sse_item::need_more: return;
+      case sse_item::need_more:
+        return;
       case sse_item::message:
         out.push_back("message:" + p.event_type() + "|" + p.data() + "|" + p.last_event_id() +
                       (p.message_had_id() ? "|own-id" : ""));
         break;
-      case sse_item::id: out.push_back("id:" + p.last_event_id()); break;
-      case sse_item::comment: out.push_back("comment:" + std::string(p.comment())); break;
+      case sse_item::id:
+        out.push_back("id:" + p.last_event_id());
+        break;
+      case sse_item::comment:
+        out.push_back("comment:" + std::string(p.comment()));
+        break;
     }
   }
 }
@@ -166,9 +171,13 @@ TEST_CASE("sse_parser reports comments, with everything after the colon") {
 }
 
 TEST_CASE("sse_parser skips one byte order mark at the start of the stream only") {
-  CHECK(grind("\xEF\xBB\xBF" "data: a\n\n\xEF\xBB\xBF" "data: b\n\n") == items{"message:|a|"});
-  CHECK(grind("\xEF\xBB" "data: a\n\n") == items{});  // not a whole mark: the field name is garbage
-  CHECK(grind("\xEF\xBB\xBF\xEF\xBB\xBF" "data: a\n\n") == items{});
+  CHECK(grind("\xEF\xBB\xBF"
+              "data: a\n\n\xEF\xBB\xBF"
+              "data: b\n\n") == items{"message:|a|"});
+  CHECK(grind("\xEF\xBB"
+              "data: a\n\n") == items{});  // not a whole mark: the field name is garbage
+  CHECK(grind("\xEF\xBB\xBF\xEF\xBB\xBF"
+              "data: a\n\n") == items{});
 }
 
 TEST_CASE("sse_parser never dispatches a message left unfinished at the end of the input") {
@@ -184,7 +193,9 @@ TEST_CASE("sse_parser reset drops the partial message but keeps the last event i
   drain(p, out);
   CHECK(out == items{"id:4"});
   p.reset();
-  p.feed("\xEF\xBB\xBF" "data: whole\n\n");
+  p.feed(
+      "\xEF\xBB\xBF"
+      "data: whole\n\n");
   drain(p, out);
   CHECK(out == items{"id:4", "message:|whole|4"});
 }
@@ -193,7 +204,8 @@ TEST_CASE("sse_parser refuses a message larger than its bound, whatever the spli
   const std::size_t limit = 16;
   SECTION("many data lines") {
     CHECK(grind("data: 0123456789\n\ndata: 01234567\ndata: 89abcdef\n\n", limit) ==
-          items{"message:|0123456789|", "error:" + river::error_code(river::http::client_errc::event_too_large).message()});
+          items{"message:|0123456789|",
+                "error:" + river::error_code(river::http::client_errc::event_too_large).message()});
   }
   SECTION("one long line, complete or not") {
     CHECK(grind("data: 0123456789abcdefgh\n\n", limit).back() ==

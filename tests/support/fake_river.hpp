@@ -49,8 +49,7 @@ struct fake_river_options {
 /// "1700000000000-1", ... (start is 1).
 class fake_river {
  public:
-  explicit fake_river(int chunks = 5, fake_river_options o = {}, std::string run_id = "run-1",
-                      bool resumable = true)
+  explicit fake_river(int chunks = 5, fake_river_options o = {}, std::string run_id = "run-1", bool resumable = true)
       : s_(std::make_shared<state>()) {
     s_->options = std::move(o);
     s_->run_id = run_id;
@@ -89,7 +88,10 @@ class fake_river {
   };
 
   static std::string river_error(const std::string& message, const std::string& type) {
-    nlohmann::json j = {{"__name__", "RiverError"}, {"message", message}, {"type", type}, {"cause", nullptr},
+    nlohmann::json j = {{"__name__", "RiverError"},
+                        {"message", message},
+                        {"type", type},
+                        {"cause", nullptr},
                         {"context", nlohmann::json::object()}};
     return j.dump();
   }

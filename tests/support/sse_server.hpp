@@ -72,7 +72,8 @@ struct http_request {
       auto amp = rest.find('&');
       auto part = rest.substr(0, amp);
       auto eq = part.find('=');
-      if (part.substr(0, eq) == key) return decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
+      if (part.substr(0, eq) == key)
+        return decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
       if (amp == std::string_view::npos) break;
       rest.remove_prefix(amp + 1);
     }
@@ -148,16 +149,26 @@ class response_writer {
 
   static std::string reason(int status) {
     switch (status) {
-      case 200: return "OK";
-      case 204: return "No Content";
-      case 400: return "Bad Request";
-      case 403: return "Forbidden";
-      case 404: return "Not Found";
-      case 409: return "Conflict";
-      case 500: return "Internal Server Error";
-      case 502: return "Bad Gateway";
-      case 503: return "Service Unavailable";
-      default: return "Status";
+      case 200:
+        return "OK";
+      case 204:
+        return "No Content";
+      case 400:
+        return "Bad Request";
+      case 403:
+        return "Forbidden";
+      case 404:
+        return "Not Found";
+      case 409:
+        return "Conflict";
+      case 500:
+        return "Internal Server Error";
+      case 502:
+        return "Bad Gateway";
+      case 503:
+        return "Service Unavailable";
+      default:
+        return "Status";
     }
   }
 
@@ -174,8 +185,7 @@ using request_handler = std::function<asio::awaitable<void>(const http_request&,
 /// connection. With a TLS context, every connection is TLS.
 class scripted_server {
  public:
-  scripted_server(asio::any_io_executor ex, request_handler handler,
-                  std::shared_ptr<asio::ssl::context> tls = nullptr)
+  scripted_server(asio::any_io_executor ex, request_handler handler, std::shared_ptr<asio::ssl::context> tls = nullptr)
       : s_(std::make_shared<state>(ex, std::move(handler), std::move(tls))) {
     tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
     s_->acceptor.open(ep.protocol());
@@ -287,8 +297,8 @@ class scripted_server {
     buf.erase(0, n);
     if (buf.size() < length) {
       auto need = length - buf.size();
-      auto [rec, rn] = co_await asio::async_read(stream, asio::dynamic_buffer(buf, 1 << 20), asio::transfer_exactly(need),
-                                                 use_tuple);
+      auto [rec, rn] = co_await asio::async_read(stream, asio::dynamic_buffer(buf, 1 << 20),
+                                                 asio::transfer_exactly(need), use_tuple);
       if (rec) co_return;
     }
     req.body = buf.substr(0, length);

@@ -57,7 +57,8 @@ inline std::string pem_of(X509* cert) {
 
 inline std::string pem_of(EVP_PKEY* key) {
   openssl_ptr<BIO> bio(BIO_new(BIO_s_mem()));
-  check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1, "PEM_write_bio_PrivateKey");
+  check(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+        "PEM_write_bio_PrivateKey");
   char* data = nullptr;
   auto n = BIO_ctrl(bio.get(), BIO_CTRL_INFO, 0, &data);  // BIO_get_mem_data, without its C cast
   return std::string(data, static_cast<std::size_t>(n));
@@ -78,8 +79,8 @@ inline test_identity make_identity(const std::string& common_name, const test_id
   check(X509_gmtime_adj(X509_getm_notAfter(cert), 24 * 3600) != nullptr, "notAfter");
   check(X509_set_pubkey(cert, id.key.get()) == 1, "X509_set_pubkey");
   X509_NAME* name = X509_get_subject_name(cert);
-  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                                   -1, -1, 0) == 1,
+  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                   reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0) == 1,
         "X509_NAME_add_entry_by_txt");
   X509* issuer_cert = issuer ? issuer->cert.get() : cert;
   check(X509_set_issuer_name(cert, X509_get_subject_name(issuer_cert)) == 1, "X509_set_issuer_name");

@@ -25,8 +25,6 @@ enum class client_errc {
   /// A resumed response does not replay the events already delivered: another run, or a run log
   /// shorter than what was read before.
   replay_mismatch,
-  /// A URL that is not an absolute `http://` or `https://` URL with a host.
-  invalid_url,
 };
 
 namespace detail {
@@ -42,12 +40,16 @@ class client_category final : public boost::system::error_category {
   const char* name() const noexcept override { return "river.http.client"; }
   std::string message(int value) const override {
     switch (static_cast<client_errc>(value)) {
-      case client_errc::connection_lost: return "connection lost before the run's end";
-      case client_errc::retries_exhausted: return "could not resume the stream after a lost connection";
-      case client_errc::event_too_large: return "event-stream message too large";
-      case client_errc::unexpected_content_type: return "response is not an event stream";
-      case client_errc::replay_mismatch: return "resumed stream does not match the events already read";
-      case client_errc::invalid_url: return "invalid URL";
+      case client_errc::connection_lost:
+        return "connection lost before the run's end";
+      case client_errc::retries_exhausted:
+        return "could not resume the stream after a lost connection";
+      case client_errc::event_too_large:
+        return "event-stream message too large";
+      case client_errc::unexpected_content_type:
+        return "response is not an event stream";
+      case client_errc::replay_mismatch:
+        return "resumed stream does not match the events already read";
     }
     return "unknown river.http.client error";
   }
@@ -87,9 +89,7 @@ inline const boost::system::error_category& status_category() noexcept {
 }
 
 /// Makes an error code of the "river.http.client" category (found by ADL).
-inline error_code make_error_code(client_errc e) noexcept {
-  return error_code(static_cast<int>(e), client_category());
-}
+inline error_code make_error_code(client_errc e) noexcept { return error_code(static_cast<int>(e), client_category()); }
 
 /// The error code for an HTTP status a server answered.
 inline error_code make_status_error(unsigned status) noexcept {

@@ -50,8 +50,8 @@ class basic_event_stream {
 
   /// Takes over another stream, converting chunks to `Chunk` from now on.
   template <class Other>
-    requires(!std::is_same_v<Other, Chunk>)
-  explicit basic_event_stream(basic_event_stream<Other>&& other) noexcept : src_(std::move(other.src_)) {}
+  requires(!std::is_same_v<Other, Chunk>) explicit basic_event_stream(basic_event_stream<Other>&& other) noexcept
+      : src_(std::move(other.src_)) {}
 
   basic_event_stream(basic_event_stream&&) noexcept = default;
   basic_event_stream& operator=(basic_event_stream&&) noexcept = default;

@@ -26,7 +26,8 @@ namespace river::http {
 /// Order: `on_start`, then `on_info` once the run's start event arrives, then `on_chunk` and
 /// `on_error` in the order of the run's log, then exactly one of `on_success`,
 /// `on_fatal_error` and `on_abort`, after which nothing more is called. Callbacks run one at a
-/// time on a strand of the client's executor.
+/// time on a strand of the client's executor. A callback that throws ends the reading, and the
+/// exception propagates out of the executor's `run()`.
 template <class Chunk>
 struct stream_callbacks {
   /// Called first, before the request is sent.

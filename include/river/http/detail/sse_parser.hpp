@@ -38,8 +38,7 @@ class sse_parser {
  public:
   static constexpr std::size_t default_max_message_size = std::size_t{1} << 20;
 
-  explicit sse_parser(std::size_t max_message_size = default_max_message_size) noexcept
-      : max_(max_message_size) {}
+  explicit sse_parser(std::size_t max_message_size = default_max_message_size) noexcept : max_(max_message_size) {}
 
   /// Appends bytes of the stream. Feed no more than a read buffer at a time, then call `next`
   /// until it needs more: only the unparsed bytes are kept.
