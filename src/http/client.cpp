@@ -1,6 +1,6 @@
 // River's HTTP client: connections (plain and TLS), requests, responses, and the event source
 // that reads a run's events and resumes it after a lost connection. The only translation unit of
-// the client that includes Beast's HTTP implementation and OpenSSL.
+// the client that includes Beast's HTTP parser and OpenSSL.
 
 #include <river/http/client.hpp>
 #include <river/http/detail/sse_parser.hpp>
@@ -10,16 +10,17 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/url/parse.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -208,18 +209,16 @@ bool is_transient(const river::error& e) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transports: a plain or TLS stream behind one interface, so the HTTP code exists once.
+// Transports: a plain or TLS byte stream behind one small interface. HTTP is spoken above it
+// with Beast's parser used sans I/O, so no HTTP operation is instantiated once per stream type.
 
 class transport {
  public:
   virtual ~transport() = default;
   virtual beast::tcp_stream& tcp() noexcept = 0;
   virtual asio::awaitable<error_code> handshake(const client_config& cfg) = 0;
-  virtual asio::awaitable<std::tuple<error_code, std::size_t>> write(bhttp::request<bhttp::string_body>& req) = 0;
-  virtual asio::awaitable<std::tuple<error_code, std::size_t>> read_header(
-      beast::flat_buffer& buf, bhttp::response_parser<bhttp::buffer_body>& parser) = 0;
-  virtual asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
-      beast::flat_buffer& buf, bhttp::response_parser<bhttp::buffer_body>& parser) = 0;
+  virtual asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) = 0;
+  virtual asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) = 0;
   // Why the last handshake failed, from OpenSSL's certificate verification; empty if not that.
   virtual std::string verify_failure() = 0;
 
@@ -228,76 +227,102 @@ class transport {
   void close() noexcept { tcp().close(); }
 };
 
-template <class Stream>
-class stream_transport final : public transport {
+class plain_transport final : public transport {
  public:
-  template <class... Args>
-  explicit stream_transport(Args&&... args) : s_(std::forward<Args>(args)...) {}
+  explicit plain_transport(const asio::any_io_executor& ex) : s_(ex) {}
+  beast::tcp_stream& tcp() noexcept override { return s_; }
+  asio::awaitable<error_code> handshake(const client_config&) override { co_return error_code(); }
+  asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) override {
+    co_return co_await s_.async_read_some(b, use_tuple);
+  }
+  asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
+    co_return co_await asio::async_write(s_, b, use_tuple);
+  }
+  std::string verify_failure() override { return {}; }
 
-  beast::tcp_stream& tcp() noexcept override { return beast::get_lowest_layer(s_); }
+ private:
+  beast::tcp_stream s_;
+};
+
+class tls_transport final : public transport {
+ public:
+  tls_transport(const asio::any_io_executor& ex, asio::ssl::context& ctx) : s_(ex, ctx) {}
+  beast::tcp_stream& tcp() noexcept override { return s_.next_layer(); }
 
   asio::awaitable<error_code> handshake(const client_config& cfg) override {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      co_return error_code();
-    } else {
-      SSL* ssl = s_.native_handle();
-      // SNI names the host (never an IP address, RFC 6066).
-      // (SSL_set_tlsext_host_name, without its macro's C cast.)
-      if (!cfg.address && SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                                   const_cast<char*>(cfg.host.c_str())) != 1)
-        co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-      if (cfg.options.verify_host) {
-        // OpenSSL checks the name during verification and reports a mismatch as such.
-        int ok = cfg.address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), cfg.host.c_str())
-                             : SSL_set1_host(ssl, cfg.host.c_str());
-        if (ok != 1) co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-      }
-      auto [ec] = co_await s_.async_handshake(asio::ssl::stream_base::client, use_tuple);
-      co_return ec;
+    SSL* ssl = s_.native_handle();
+    // SNI names the host (never an IP address, RFC 6066). SSL_set_tlsext_host_name without its
+    // macro's C cast.
+    if (!cfg.address && SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                 const_cast<char*>(cfg.host.c_str())) != 1)
+      co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+    if (cfg.options.verify_host) {
+      // OpenSSL checks the name during verification and reports a mismatch as such.
+      int ok = cfg.address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), cfg.host.c_str())
+                           : SSL_set1_host(ssl, cfg.host.c_str());
+      if (ok != 1) co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
     }
+    auto [ec] = co_await s_.async_handshake(asio::ssl::stream_base::client, use_tuple);
+    co_return ec;
   }
-
-  asio::awaitable<std::tuple<error_code, std::size_t>> write(bhttp::request<bhttp::string_body>& req) override {
-    co_return co_await bhttp::async_write(s_, req, use_tuple);
+  asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) override {
+    co_return co_await s_.async_read_some(b, use_tuple);
   }
-  asio::awaitable<std::tuple<error_code, std::size_t>> read_header(
-      beast::flat_buffer& buf, bhttp::response_parser<bhttp::buffer_body>& parser) override {
-    co_return co_await bhttp::async_read_header(s_, buf, parser, use_tuple);
+  asio::awaitable<std::tuple<error_code, std::size_t>> write(asio::const_buffer b) override {
+    co_return co_await asio::async_write(s_, b, use_tuple);
   }
-  asio::awaitable<std::tuple<error_code, std::size_t>> read_some(
-      beast::flat_buffer& buf, bhttp::response_parser<bhttp::buffer_body>& parser) override {
-    co_return co_await bhttp::async_read_some(s_, buf, parser, use_tuple);
-  }
-
   std::string verify_failure() override {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      return {};
-    } else {
-      auto v = SSL_get_verify_result(s_.native_handle());
-      if (v == X509_V_OK) return {};
-      return X509_verify_cert_error_string(v);
-    }
+    auto v = SSL_get_verify_result(s_.native_handle());
+    if (v == X509_V_OK) return {};
+    return X509_verify_cert_error_string(v);
   }
 
  private:
-  Stream s_;
+  asio::ssl::stream<beast::tcp_stream> s_;
 };
+
+// A header value that would break the request's framing.
+bool bad_header_value(std::string_view v) { return v.find_first_of("\r\n") != std::string_view::npos; }
 
 // One request and its response, on a connection of its own.
 class exchange {
  public:
   exchange(const client_config& cfg, const asio::any_io_executor& ex)
-      : cfg_(cfg), resolver_(ex), buffer_(std::max<std::size_t>(header_limit, read_chunk_size) * 2) {
+      : cfg_(cfg), resolver_(ex), buffer_(buffer_limit) {
     if (cfg.tls)
-      t_ = std::make_unique<stream_transport<beast::ssl_stream<beast::tcp_stream>>>(ex, *cfg.tls_context);
+      t_ = std::make_unique<tls_transport>(ex, *cfg.tls_context);
     else
-      t_ = std::make_unique<stream_transport<beast::tcp_stream>>(ex);
+      t_ = std::make_unique<plain_transport>(ex);
   }
 
   // Connects, sends the request and reads the response's header; an error status (its body
   // read, bounded) becomes the server's error. Success leaves the body to `read_some`.
-  asio::awaitable<result<void>> open(bhttp::verb method, std::string target, std::string body,
+  asio::awaitable<result<void>> open(std::string_view method, std::string target, std::string body,
                                      const std::string* last_event_id, bool event_stream) {
+    std::string request;
+    request.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+    request.append("Host: ").append(cfg_.host_header).append("\r\n");
+    request.append("User-Agent: river-cpp/")
+        .append(std::to_string(RIVER_VERSION_MAJOR) + "." + std::to_string(RIVER_VERSION_MINOR))
+        .append("\r\n");
+    if (event_stream) request.append("Accept: text/event-stream\r\nCache-Control: no-cache\r\n");
+    bool bad = false;
+    if (last_event_id) {
+      bad = bad || bad_header_value(*last_event_id);
+      request.append("Last-Event-ID: ").append(*last_event_id).append("\r\n");
+    }
+    for (const auto& [name, value] : cfg_.options.headers) {
+      bad = bad || bad_header_value(name) || bad_header_value(value) || name.find(':') != std::string::npos;
+      request.append(name).append(": ").append(value).append("\r\n");
+    }
+    if (bad) co_return network_error(asio::error::invalid_argument, "A request header contains a line break");
+    if (method == "POST") {
+      request.append("Content-Type: application/json\r\nContent-Length: ")
+          .append(std::to_string(body.size()))
+          .append("\r\n");
+    }
+    request.append("\r\n").append(body);
+
     auto& tcp = t_->tcp();
     auto deadline = clock::now() + cfg_.options.connect_timeout;
     if (cfg_.address) {
@@ -322,34 +347,28 @@ class exchange {
       }
     }
 
-    bhttp::request<bhttp::string_body> req(method, target, 11);
-    req.set(bhttp::field::host, cfg_.host_header);
-    req.set(bhttp::field::user_agent,
-            "river-cpp/" + std::to_string(RIVER_VERSION_MAJOR) + "." + std::to_string(RIVER_VERSION_MINOR));
-    if (event_stream) {
-      req.set(bhttp::field::accept, "text/event-stream");
-      req.set(bhttp::field::cache_control, "no-cache");
-    }
-    if (last_event_id) req.set("Last-Event-ID", *last_event_id);
-    for (const auto& [name, value] : cfg_.options.headers) req.insert(name, value);
-    if (method == bhttp::verb::post) {
-      req.set(bhttp::field::content_type, "application/json");
-      req.body() = std::move(body);
-    }
-    req.prepare_payload();
-
     tcp.expires_after(cfg_.options.response_timeout);
     {
-      auto [ec, n] = co_await t_->write(req);
+      auto [ec, n] = co_await t_->write(asio::buffer(request));
       if (ec) co_return transport_error(ec, "Could not send the request to " + where(cfg_));
     }
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(header_limit));
     parser_->body_limit(boost::none);  // a stream is as long as its run; events are bounded one by one
-    {
-      auto [ec, n] = co_await t_->read_header(buffer_, *parser_);
-      if (ec) co_return transport_error(ec, "No response from " + where(cfg_));
+    for (;;) {
+      error_code ec;
+      if (buffer_.size() > 0) {
+        buffer_.consume(parser_->put(buffer_.data(), ec));
+        if (parser_->is_header_done()) break;
+        if (ec && ec != bhttp::error::need_more)
+          co_return transport_error(ec, "The response from " + where(cfg_) + " is not valid HTTP");
+      }
+      auto [rec, n] = co_await fill();
+      if (rec == asio::error::eof) rec = bhttp::error::end_of_stream;
+      if (rec) co_return transport_error(rec, "No response from " + where(cfg_));
     }
+    parser_->eager(true);
+
     auto status = parser_->get().result_int();
     if (status < 200 || status >= 300) {
       std::string text;
@@ -382,16 +401,35 @@ class exchange {
     std::string_view bytes;
   };
 
-  // Reads some of the body, waiting at most `timeout`.
+  // Reads some of the body (chunked or not, decoded), waiting at most `timeout` for the network.
+  // No bytes and no error: the body is complete.
   asio::awaitable<read_result> read_some(std::chrono::milliseconds timeout) {
     auto& body = parser_->get().body();
     body.data = chunk_.data();
     body.size = chunk_.size();
-    t_->tcp().expires_after(timeout);
-    auto [ec, n] = co_await t_->read_some(buffer_, *parser_);
-    if (ec == bhttp::error::need_buffer) ec = {};
     read_result out;
-    out.ec = ec;
+    for (;;) {
+      if (buffer_.size() > 0) {
+        error_code ec;
+        buffer_.consume(parser_->put(buffer_.data(), ec));
+        if (ec && ec != bhttp::error::need_more && ec != bhttp::error::need_buffer) {
+          out.ec = ec;
+          break;
+        }
+      }
+      if (body.size < chunk_.size() || parser_->is_done()) break;
+      t_->tcp().expires_after(timeout);
+      auto [ec, n] = co_await fill();
+      if (ec == asio::error::eof) {
+        // The end of a body delimited by the connection's end, or a body cut short.
+        ec = {};
+        parser_->put_eof(ec);
+      }
+      if (ec) {
+        out.ec = ec;
+        break;
+      }
+    }
     out.bytes = std::string_view(chunk_.data(), chunk_.size() - body.size);
     co_return out;
   }
@@ -404,6 +442,17 @@ class exchange {
   }
 
  private:
+  static constexpr std::size_t buffer_limit = 2 * std::max(header_limit, read_chunk_size);
+
+  // Reads more bytes into the buffer.
+  asio::awaitable<std::tuple<error_code, std::size_t>> fill() {
+    auto room = buffer_.max_size() - buffer_.size();
+    if (room == 0) co_return std::tuple<error_code, std::size_t>(bhttp::error::header_limit, 0);
+    auto [ec, n] = co_await t_->read_some(buffer_.prepare(std::min(room, read_chunk_size)));
+    buffer_.commit(n);
+    co_return std::tuple<error_code, std::size_t>(ec, n);
+  }
+
   const client_config& cfg_;
   tcp::resolver resolver_;
   std::unique_ptr<transport> t_;
@@ -587,8 +636,8 @@ struct event_source::impl {
 
       conn = std::make_unique<exchange>(*cfg, ex);
       std::string target = resume_target(*cfg, token);
-      auto opened = co_await conn->open(bhttp::verb::get, std::move(target), std::string(),
-                                        has_position ? &last_position : nullptr, true);
+      auto opened =
+          co_await conn->open("GET", std::move(target), std::string(), has_position ? &last_position : nullptr, true);
       if (closed) co_return transport_error(asio::error::operation_aborted, "The stream was closed");
       if (opened) {
         parser.reset();
@@ -672,7 +721,7 @@ asio::awaitable<result<std::unique_ptr<event_source>>> event_source::start(std::
   request["input"] = std::move(input);
   auto body = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   p->conn = std::make_unique<exchange>(*cfg, ex);
-  auto opened = co_await p->conn->open(bhttp::verb::post, cfg->path, std::move(body), nullptr, true);
+  auto opened = co_await p->conn->open("POST", cfg->path, std::move(body), nullptr, true);
   if (!opened) co_return std::move(opened).error();
   auto source = std::make_unique<event_source>(std::move(p));
   co_return std::move(source);
@@ -694,7 +743,7 @@ asio::awaitable<result<std::unique_ptr<event_source>>> event_source::resume(std:
   }
   p->conn = std::make_unique<exchange>(*cfg, ex);
   std::string target = resume_target(*cfg, p->token);
-  auto opened = co_await p->conn->open(bhttp::verb::get, std::move(target), std::string(),
+  auto opened = co_await p->conn->open("GET", std::move(target), std::string(),
                                        p->has_position ? &p->last_position : nullptr, true);
   if (!opened) co_return std::move(opened).error();
   auto source = std::make_unique<event_source>(std::move(p));
@@ -736,7 +785,7 @@ asio::awaitable<result<void>> cancel_run(std::shared_ptr<const client_config> cf
   auto ex = co_await asio::this_coro::executor;
   exchange x(*cfg, ex);
   std::string target = resume_target(*cfg, token);
-  auto opened = co_await x.open(bhttp::verb::delete_, std::move(target), std::string(), nullptr, false);
+  auto opened = co_await x.open("DELETE", std::move(target), std::string(), nullptr, false);
   x.close();
   co_return opened;
 }
