@@ -262,6 +262,50 @@ TEST_CASE("client resumes by itself against a server that sends no positions, sk
       std::chrono::seconds(30));
 }
 
+TEST_CASE("client reads positions sent inside event messages, and resumes from them", "[http]") {
+  run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
+    fake_river_options o;
+    o.ids_in_message = true;
+    o.cut_after = {3};
+    fake_river river(4, o);
+    scripted_server server(io.get_executor(), river.handler());
+    river::http::client c(io.get_executor(), server.url(), fast_options());
+    auto input = chat_input();
+    auto opened = co_await c.start<text_chunk>("chat", input);
+    REQUIRE(opened.has_value());
+    auto events = co_await read_all(*opened);
+    CHECK(texts_of(events) == river.events());
+    for (std::size_t i = 0; i < events.size(); ++i) CHECK(events[i].position == fake_river::position(i + 1));
+    REQUIRE(server.requests().size() == 2u);
+    CHECK(server.requests()[1].header("Last-Event-ID") == fake_river::position(3));
+  });
+}
+
+TEST_CASE("client waits as long as the server's retry field asks before resuming", "[http]") {
+  run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
+    fake_river_options o;
+    o.retry = 400;
+    o.cut_after = {2};
+    fake_river river(2, o);
+    scripted_server server(io.get_executor(), river.handler());
+    auto options = fast_options();
+    options.max_backoff = std::chrono::seconds(5);
+    river::http::client c(io.get_executor(), server.url(), options);
+    auto input = chat_input();
+    auto opened = co_await c.start<text_chunk>("chat", input);
+    REQUIRE(opened.has_value());
+    auto first = co_await opened->next();
+    auto second = co_await opened->next();
+    auto before = std::chrono::steady_clock::now();
+    auto third = co_await opened->next();  // after the cut: waits, then resumes
+    auto waited = std::chrono::steady_clock::now() - before;
+    CHECK((first && second && third));
+    CHECK(third->chunk()->text == "t2");
+    CHECK(waited >= std::chrono::milliseconds(190));  // the upper half of 400 ms, jittered
+    CHECK(opened->reconnections() == 1u);
+  });
+}
+
 TEST_CASE("client resumes after a silent connection passes the idle timeout", "[http]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     fake_river_options o;

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct fake_river_options {
   bool separate_id_writes = false;
   /// A heartbeat comment before each event.
   bool heartbeats = false;
+  /// Positions inside each event's message (`id:` then `data:`), as generic SSE servers send them.
+  bool ids_in_message = false;
+  /// A `retry:` field at the start of each response (milliseconds), when set.
+  std::optional<int> retry;
   /// Wait before each event.
   std::chrono::milliseconds pace{0};
   /// Statuses for resume requests, in turn, instead of a stream (0: serve the stream).
@@ -143,6 +148,7 @@ class fake_river {
     int cut_after = k < o.cut_after.size() ? o.cut_after[k] : -1;
     int stall_after = k < o.stall_after.size() ? o.stall_after[k] : -1;
     if (!co_await w.head(200, "text/event-stream", o.chunked)) co_return;
+    if (o.retry && !co_await w.send("retry: " + std::to_string(*o.retry) + "\n\n")) co_return;
     int sent = 0;
     for (std::size_t i = from; i < s->events.size(); ++i) {
       if (sent == stall_after) {
@@ -162,10 +168,14 @@ class fake_river {
       if (o.pace.count() > 0) co_await pause(o.pace);
       std::string bytes;
       if (o.heartbeats) bytes += ": keep-alive\n\n";
-      bytes += "data: " + s->events[i] + "\n\n";
-      if (o.send_ids && !o.separate_id_writes) bytes += "id: " + position(i + 1) + "\n\n";
+      if (o.ids_in_message) {
+        bytes += "id: " + position(i + 1) + "\ndata: " + s->events[i] + "\n\n";
+      } else {
+        bytes += "data: " + s->events[i] + "\n\n";
+        if (o.send_ids && !o.separate_id_writes) bytes += "id: " + position(i + 1) + "\n\n";
+      }
       if (!co_await w.send(std::move(bytes))) co_return;
-      if (o.send_ids && o.separate_id_writes) {
+      if (o.send_ids && o.separate_id_writes && !o.ids_in_message) {
         co_await pause(std::chrono::milliseconds(2));
         if (!co_await w.id(position(i + 1))) co_return;
       }
