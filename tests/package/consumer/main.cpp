@@ -1,4 +1,5 @@
 // A program that uses the installed River package: one in-process run, read to its end.
+#include <river/http/client.hpp>
 #include <river/river.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -27,6 +28,8 @@ int main() {
     }
   }, asio::detached);
   io.run();
-  std::cout << "consumer: " << chunks << " chunks, " << last << "\n";
+  // The compiled HTTP client links too (Beast, Boost.URL, OpenSSL).
+  river::http::client client(io.get_executor(), "https://127.0.0.1:8443/api/river");
+  std::cout << "consumer: " << chunks << " chunks, " << last << ", client for " << client.url() << "\n";
   return chunks == 3 && last == "stream_end" ? 0 : 1;
 }
