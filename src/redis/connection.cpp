@@ -4,6 +4,7 @@
 #include <river/redis/connection.hpp>
 #include <river/redis/detail/resp.hpp>
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -29,7 +30,10 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 }  // namespace
 
 struct connection::impl : std::enable_shared_from_this<impl> {
+  // Built in one go: Asio 1.26's any_completion_handler move assignment recurses forever, so
+  // the handler is only ever move-constructed.
   struct pending {
+    pending(request r, handler_type h) : req(std::move(r)), expected(req.commands()), handler(std::move(h)) {}
     request req;
     std::size_t expected = 0;
     std::vector<value> replies;
@@ -82,13 +86,9 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     } else {
       p->replies.clear();
     }
-    auto handler = std::move(p->handler);
-    // Never inline: the handler may start the next request, which re-enters the strand.
-    auto ex = asio::prefer(asio::get_associated_executor(handler, ex_), asio::execution::blocking.never,
-                           asio::execution::outstanding_work.tracked);
-    ex.execute([h = std::move(handler), ec, replies = std::move(p->replies)]() mutable {
-      std::move(h)(ec, std::move(replies));
-    });
+    // Posted, never inline: the handler may start the next request. `post` to our executor then
+    // dispatches to the handler's own executor, when it has one.
+    asio::post(ex_, asio::append(std::move(p->handler), ec, std::move(p->replies)));
   }
 
   void fail_all(std::deque<std::unique_ptr<pending>>& q, error_code ec) {
@@ -341,10 +341,7 @@ std::string connection::last_error() const {
 }
 
 void connection::exec_impl(request req, handler_type handler) {
-  auto p = std::make_unique<impl::pending>();
-  p->expected = req.commands();
-  p->req = std::move(req);
-  p->handler = std::move(handler);
+  auto p = std::make_unique<impl::pending>(std::move(req), std::move(handler));
   asio::post(impl_->strand_, [self = impl_, p = std::move(p)]() mutable {
     if (p->expected == 0) return self->complete(std::move(p), {});
     self->enqueue(std::move(p));
