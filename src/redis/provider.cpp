@@ -854,20 +854,23 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
   }
   request req;
   req.push({"TYPE", key});
+  req.push({"EXISTS", lk});
   if (after) req.push({"XRANGE", key, *after, *after});
   auto [ec, replies] = co_await st->cmd.async_exec(std::move(req), tuple_awaitable);
-  if (ec || replies.size() != (after ? 2u : 1u))
+  if (ec || replies.size() != (after ? 3u : 2u))
     co_return storage_error("Failed to reach Redis: " + ec.message() + " (" + st->cmd.last_error() + ")");
   auto ex = co_await asio::this_coro::executor;
   const auto& type = replies[0].text;
-  if (type == "none") co_return river::error::from_code(errc::run_not_found, "Run not found", {{"streamRunId", run_id}});
-  if (type != "stream") {
+  // A run that has stored nothing yet has only its lease.
+  if (type == "none" && (replies[1].integer == 0 || after))
+    co_return river::error::from_code(errc::run_not_found, "Run not found", {{"streamRunId", run_id}});
+  if (type != "stream" && type != "none") {
     auto fatal = detail::provider_state::foreign_key_event(key, type);
     co_return std::unique_ptr<log_reader>(
         std::make_unique<detail::reader>(st, key, lk, entry_id{}, ex, std::move(fatal)));
   }
   if (after) {
-    auto entries = detail::decode_range(replies[1]);
+    auto entries = detail::decode_range(replies[2]);
     if (!entries || entries->size() != 1 || entries->front().fields.empty() ||
         entries->front().fields[0].first == "end")
       co_return river::error::from_code(errc::invalid_position, "Invalid resume position for this run", {{"position", *after}});
