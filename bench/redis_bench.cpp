@@ -101,6 +101,8 @@ river::redis::config config_for(std::uint16_t port) {
   return cfg;
 }
 
+double appends_per_write = 0;
+
 // Appends `total` events spread over `runs` concurrent runs; returns appends per second.
 double append_rate(std::uint16_t port, int runs, int total) {
   double rate = 0;
@@ -121,6 +123,7 @@ double append_rate(std::uint16_t port, int runs, int total) {
     while (done < runs) co_await sleep_for(100us);
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     rate = per_run * runs / secs;
+    appends_per_write = static_cast<double>(p.get_stats().appends) / static_cast<double>(std::max<std::uint64_t>(1, p.get_stats().writes));
     p.close();
   });
   return rate;
@@ -153,18 +156,31 @@ int main(int argc, char** argv) {
   const auto raw = run_and_capture("redis-benchmark -p " + std::to_string(port) + " -n " + std::to_string(events) +
                                    " -c 50 -P 16 -q XADD bench:raw '*' item '" + payload + "' 2>/dev/null");
   double raw_rate = 0;
-  if (auto at = raw.rfind(": "); at != std::string::npos) raw_rate = std::atof(raw.c_str() + at + 2);
   if (auto pos = raw.find("requests per second"); pos != std::string::npos) {
     auto start = raw.rfind(' ', raw.rfind(' ', pos - 1) - 1);
     raw_rate = std::atof(raw.c_str() + (start == std::string::npos ? 0 : start + 1));
   }
+  // The same pipeline depth as 100 runs with one append each in flight.
+  const auto raw_same_depth = run_and_capture("redis-benchmark -p " + std::to_string(port) + " -n " +
+                                              std::to_string(events) + " -c 1 -P 100 -q XADD bench:raw2 '*' item '" +
+                                              payload + "' 2>/dev/null");
+  double raw_depth_rate = 0;
+  if (auto pos = raw_same_depth.find("requests per second"); pos != std::string::npos) {
+    auto start = raw_same_depth.rfind(' ', raw_same_depth.rfind(' ', pos - 1) - 1);
+    raw_depth_rate = std::atof(raw_same_depth.c_str() + (start == std::string::npos ? 0 : start + 1));
+  }
   const double one = append_rate(port, 1, std::min(events, 50'000));
+  const double one_batch = appends_per_write;
   const double hundred = append_rate(port, 100, events);
+  const double hundred_batch = appends_per_write;
   std::printf("raw pipelined XADD (redis-benchmark -c 50 -P 16): %10.0f appends/s\n", raw_rate);
-  std::printf("provider, 1 run (each append awaited):             %10.0f appends/s  (%.1f%% of raw)\n", one,
-              raw_rate > 0 ? 100 * one / raw_rate : 0);
-  std::printf("provider, 100 concurrent runs:                     %10.0f appends/s  (%.1f%% of raw)\n", hundred,
-              raw_rate > 0 ? 100 * hundred / raw_rate : 0);
+  std::printf("raw pipelined XADD, 100 in flight (-c 1 -P 100):   %10.0f appends/s\n", raw_depth_rate);
+  std::printf("provider, 1 run (each append awaited):             %10.0f appends/s  (%.1f%% of raw, %.1f appends per write)\n",
+              one, raw_rate > 0 ? 100 * one / raw_rate : 0, one_batch);
+  std::printf("provider, 100 concurrent runs:                     %10.0f appends/s  (%.1f%% of raw, %.1f appends per write)\n",
+              hundred, raw_rate > 0 ? 100 * hundred / raw_rate : 0, hundred_batch);
+  std::printf("provider, 100 runs vs raw with 100 in flight:      %.1f%%\n",
+              raw_depth_rate > 0 ? 100 * hundred / raw_depth_rate : 0);
 
   // 2. Append to remote reader latency: the reader is on another provider instance.
   run([&](asio::io_context& io) -> asio::awaitable<void> {

@@ -9,6 +9,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <array>
 #include <charconv>
 #include <limits>
 #include <stdexcept>
@@ -22,16 +23,26 @@ void request::push(std::span<const std::string_view> args) {
   if (args.empty()) throw std::invalid_argument("river::redis::request: a command needs a name");
   if (args.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw std::invalid_argument("river::redis::request: too many arguments");
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+  // Most commands have a few arguments: keep their pointers on the stack.
+  constexpr std::size_t small = 16;
+  std::array<const char*, small> argv_small;
+  std::array<std::size_t, small> lens_small;
+  std::vector<const char*> argv_big;
+  std::vector<std::size_t> lens_big;
+  const char** argv = argv_small.data();
+  std::size_t* lens = lens_small.data();
+  if (args.size() > small) {
+    argv_big.resize(args.size());
+    lens_big.resize(args.size());
+    argv = argv_big.data();
+    lens = lens_big.data();
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    argv[i] = args[i].data();
+    lens[i] = args[i].size();
   }
   char* out = nullptr;
-  const int n = redisFormatCommandArgv(&out, static_cast<int>(args.size()), argv.data(), lens.data());
+  const int n = redisFormatCommandArgv(&out, static_cast<int>(args.size()), argv, lens);
   if (n < 0 || out == nullptr) throw std::bad_alloc();
   std::unique_ptr<char, decltype(&redisFreeCommand)> owned(out, &redisFreeCommand);
   payload_.append(out, static_cast<std::size_t>(n));
