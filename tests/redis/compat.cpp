@@ -1,4 +1,6 @@
-// Compatibility with the TypeScript River Redis provider, and data in Redis of the wrong shape.
+// The Redis provider under River's caller: cancel from another instance, compatibility with the
+// TypeScript River Redis provider, and data in Redis of the wrong shape. (Tests that need the
+// caller share this file: it is the heaviest to compile.)
 
 #include <river/redis/provider.hpp>
 
@@ -9,6 +11,7 @@
 #include <river/redis/detail/stream_entry.hpp>
 
 using namespace river::test;
+using river::errc;
 using river::event_kind;
 using json = nlohmann::json;
 
@@ -46,6 +49,19 @@ redis::request typescript_run(const std::string& key, const std::string& run_id,
     r.push({"XADD", key, "*", "end", "STREAM_END"});
   }
   return r;
+}
+
+// A stream that counts slowly until it is cancelled.
+river::router counting_routes(std::shared_ptr<redis::provider> p) {
+  river::router routes;
+  routes.add("count", river::stream<json, int>().provider(std::move(p)).runner(
+                          [](river::run_context<json, int>& ctx) -> asio::awaitable<void> {
+                            for (int i = 0; i < 1000; ++i) {
+                              co_await ctx.append(i);
+                              co_await sleep_for(20ms);
+                            }
+                          }));
+  return routes;
 }
 
 }  // namespace
@@ -186,5 +202,41 @@ TEST_CASE("redis bad data: a key of another type with a run's name gives a fatal
     co_await append(*other.writer, chunk(1), true);
     auto fine = co_await drain(*other.reader);
     CHECK(fine.size() == 1);
+  });
+}
+
+TEST_CASE("redis provider: a cancel sent to another instance stops the run within 200 ms; it ends aborted") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    auto pa = std::make_shared<redis::provider>(io.get_executor(), cfg);
+    auto pb = std::make_shared<redis::provider>(io.get_executor(), cfg);
+    CHECK(pa->instance_id() != pb->instance_id());
+    river::caller a(io.get_executor(), counting_routes(pa));
+    river::caller b(io.get_executor(), counting_routes(pb));
+    auto started = co_await a.start("count", json::object());
+    REQUIRE(started.has_value());
+    auto& events = *started;
+    auto ev = co_await events.next();
+    REQUIRE(ev);
+    CHECK(ev->kind() == river::event_kind::start);
+    const auto token = events.resumption_token();
+    REQUIRE(!token.empty());
+    auto follower = (co_await b.resume(token)).value();
+    co_await sleep_for(100ms);
+    const auto t0 = clock_type::now();
+    auto cancelled = co_await b.cancel(token);
+    REQUIRE(cancelled.has_value());
+    std::optional<river::event_kind> last;
+    while (auto e = co_await events.next()) last = e->kind();
+    const auto elapsed = clock_type::now() - t0;
+    CHECK(last == river::event_kind::aborted);
+    CHECK(elapsed < 200ms);
+    std::optional<river::event_kind> followed;
+    while (auto e = co_await follower.next()) followed = e->kind();
+    CHECK(followed == river::event_kind::aborted);
+    auto again = co_await b.cancel(token);
+    CHECK(again.error().code == errc::run_already_finished);
   });
 }
