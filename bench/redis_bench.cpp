@@ -1,0 +1,265 @@
+// Redis provider benchmark: prints numbers, asserts nothing.
+//
+//   redis_bench [--events N]
+//
+// Starts a private redis-server (no persistence) on a free loopback port, then measures:
+//   1. durable appends per second with 1 and with 100 concurrent runs, next to redis-benchmark's
+//      pipelined XADD on the same server (and prints the ratio);
+//   2. latency from `append` on one provider instance to a reader on another (p50, p99);
+//   3. the Redis connections one process uses to serve 1000 live readers.
+
+#include <river/redis/provider.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace asio = boost::asio;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string payload = R"({"type":"chunk","chunk":{"text":"a token of an answer, about sixty bytes"}})";
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+pid_t spawn(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  return pid;
+}
+
+std::string run_and_capture(const std::string& command) {
+  std::string out;
+  if (FILE* f = ::popen(command.c_str(), "r")) {
+    char buf[4096];
+    while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+    ::pclose(f);
+  }
+  return out;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+template <class F>
+void run(F f) {
+  asio::io_context io;
+  asio::co_spawn(io, f(io), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  io.run();
+}
+
+asio::awaitable<void> sleep_for(clock_type::duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+river::redis::config config_for(std::uint16_t port) {
+  river::redis::config cfg;
+  cfg.url = "redis://127.0.0.1:" + std::to_string(port);
+  return cfg;
+}
+
+double appends_per_write = 0;
+
+// Appends `total` events spread over `runs` concurrent runs; returns appends per second.
+double append_rate(std::uint16_t port, int runs, int total) {
+  double rate = 0;
+  run([&](asio::io_context& io) -> asio::awaitable<void> {
+    river::redis::provider p(io.get_executor(), config_for(port));
+    std::vector<river::new_log> logs;
+    for (int r = 0; r < runs; ++r)
+      logs.push_back((co_await p.create_log("bench-" + std::to_string(runs) + "-" + std::to_string(r), nullptr)).value());
+    const int per_run = total / runs;
+    int done = 0;
+    const auto t0 = clock_type::now();
+    for (int r = 0; r < runs; ++r) {
+      asio::co_spawn(io, [&, w = logs[static_cast<std::size_t>(r)].writer]() -> asio::awaitable<void> {
+        for (int i = 0; i < per_run; ++i) (void)(co_await w->append(payload, i == per_run - 1)).value();
+        ++done;
+      }, asio::detached);
+    }
+    while (done < runs) co_await sleep_for(100us);
+    const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    rate = per_run * runs / secs;
+    appends_per_write = static_cast<double>(p.get_stats().appends) / static_cast<double>(std::max<std::uint64_t>(1, p.get_stats().writes));
+    p.close();
+  });
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int events = 200'000;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--events") events = std::atoi(argv[i + 1]);
+
+  const auto port = free_port();
+  char dir[] = "/tmp/river-bench-XXXXXX";
+  if (!::mkdtemp(dir)) return 1;
+  const pid_t server = spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", dir, "--logfile", std::string(dir) + "/redis.log"});
+  if (server <= 0) {
+    std::cerr << "redis_bench: cannot start redis-server\n";
+    return 1;
+  }
+  for (int i = 0; i < 500; ++i) {
+    if (run_and_capture("redis-cli -p " + std::to_string(port) + " PING 2>/dev/null").starts_with("PONG")) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::cout << "redis_bench: redis-server " << port << ", " << events << " events of " << payload.size()
+            << " bytes per measurement, one thread\n";
+
+  // 1. Throughput. The machine's load moves every number, so each is measured in several rounds,
+  // interleaved, and the medians are compared.
+  auto raw_rate_of = [&](const std::string& options) {
+    const auto out = run_and_capture("redis-benchmark -p " + std::to_string(port) + " -n " + std::to_string(events) +
+                                     " " + options + " -q XADD bench:raw '*' item '" + payload + "' 2>/dev/null");
+    double rate = 0;
+    if (auto pos = out.find("requests per second"); pos != std::string::npos) {
+      auto start = out.rfind(' ', out.rfind(' ', pos - 1) - 1);
+      rate = std::atof(out.c_str() + (start == std::string::npos ? 0 : start + 1));
+    }
+    run_and_capture("redis-cli -p " + std::to_string(port) + " DEL bench:raw >/dev/null 2>&1");
+    return rate;
+  };
+  constexpr int rounds = 5;
+  std::vector<double> raw_wide, raw_deep, one_v, hundred_v, batch_v;
+  for (int r = 0; r < rounds; ++r) {
+    raw_wide.push_back(raw_rate_of("-c 50 -P 16"));
+    raw_deep.push_back(raw_rate_of("-c 1 -P 100"));
+    one_v.push_back(append_rate(port, 1, std::min(events, 20'000)));
+    hundred_v.push_back(append_rate(port, 100, events));
+    batch_v.push_back(appends_per_write);
+  }
+  const double raw_rate = percentile(raw_wide, 0.5), raw_depth_rate = percentile(raw_deep, 0.5);
+  const double one = percentile(one_v, 0.5), hundred = percentile(hundred_v, 0.5);
+  std::printf("medians of %d interleaved rounds:\n", rounds);
+  std::printf("raw pipelined XADD (redis-benchmark -c 50 -P 16): %10.0f appends/s\n", raw_rate);
+  std::printf("raw pipelined XADD, 100 in flight (-c 1 -P 100):   %10.0f appends/s\n", raw_depth_rate);
+  std::printf("provider, 1 run (each append awaited):             %10.0f appends/s\n", one);
+  std::printf("provider, 100 concurrent runs:                     %10.0f appends/s  (%.1f appends per write)\n",
+              hundred, percentile(batch_v, 0.5));
+  std::printf("ratio, 100 runs / raw -c 50 -P 16:                 %10.1f%%\n", raw_rate > 0 ? 100 * hundred / raw_rate : 0);
+  std::printf("ratio, 100 runs / raw with 100 in flight:          %10.1f%%\n",
+              raw_depth_rate > 0 ? 100 * hundred / raw_depth_rate : 0);
+
+  // 2. Append to remote reader latency: the reader is on another provider instance.
+  run([&](asio::io_context& io) -> asio::awaitable<void> {
+    river::redis::provider writer_side(io.get_executor(), config_for(port));
+    river::redis::provider reader_side(io.get_executor(), config_for(port));
+    auto log = (co_await writer_side.create_log("latency", nullptr)).value();
+    auto reader = (co_await reader_side.open_log("default", "latency", std::nullopt)).value();
+    constexpr int samples = 5000;
+    std::vector<clock_type::time_point> sent(samples);
+    std::vector<double> ms;
+    bool done = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      std::vector<river::record_view> batch;
+      std::size_t seen = 0;
+      for (;;) {
+        batch.clear();
+        auto st = (co_await reader->read(batch, 64, clock_type::time_point::max())).value();
+        const auto now = clock_type::now();
+        for (std::size_t i = 0; i < batch.size(); ++i, ++seen)
+          ms.push_back(std::chrono::duration<double, std::milli>(now - sent[seen]).count());
+        if (st == river::read_status::end) break;
+      }
+      done = true;
+    }, asio::detached);
+    co_await sleep_for(50ms);
+    for (int i = 0; i < samples; ++i) {
+      sent[static_cast<std::size_t>(i)] = clock_type::now();
+      (void)(co_await log.writer->append(payload, i == samples - 1)).value();
+      co_await sleep_for(200us);
+    }
+    while (!done) co_await sleep_for(1ms);
+    std::printf("append -> remote reader latency over %d events:  p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", samples,
+                percentile(ms, 0.5), percentile(ms, 0.99), percentile(ms, 1.0));
+    writer_side.close();
+    reader_side.close();
+  });
+
+  // 3. Connections for 1000 live readers.
+  run([&](asio::io_context& io) -> asio::awaitable<void> {
+    river::redis::provider writer_side(io.get_executor(), config_for(port));
+    river::redis::provider reader_side(io.get_executor(), config_for(port));
+    constexpr int n = 1000;
+    std::vector<river::new_log> logs;
+    for (int i = 0; i < n; ++i) {
+      logs.push_back((co_await writer_side.create_log("many-" + std::to_string(i), nullptr)).value());
+      (void)(co_await logs.back().writer->append(payload, false)).value();
+    }
+    int finished = 0;
+    std::vector<std::unique_ptr<river::log_reader>> readers;
+    for (int i = 0; i < n; ++i)
+      readers.push_back((co_await reader_side.open_log("default", "many-" + std::to_string(i), std::nullopt)).value());
+    for (auto& r : readers) {
+      asio::co_spawn(io, [&, rp = r.get()]() -> asio::awaitable<void> {
+        std::vector<river::record_view> batch;
+        while ((co_await rp->read(batch, 16, clock_type::time_point::max())).value() != river::read_status::end) batch.clear();
+        ++finished;
+      }, asio::detached);
+    }
+    co_await sleep_for(300ms);
+    const auto s = reader_side.get_stats();
+    const auto t0 = clock_type::now();
+    for (auto& l : logs) asio::co_spawn(io, [w = l.writer]() -> asio::awaitable<void> {
+      (void)(co_await w->append(payload, true)).value();
+    }, asio::detached);
+    while (finished < n) co_await sleep_for(1ms);
+    const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+    std::printf("1000 live readers (1000 runs) in one process:     %zu Redis connections, %zu runs followed;"
+                " last events of all 1000 runs delivered in %.1f ms\n",
+                s.connections, s.followed, ms);
+    writer_side.close();
+    reader_side.close();
+  });
+
+  ::kill(server, SIGTERM);
+  ::waitpid(server, nullptr, 0);
+  std::system((std::string("rm -rf ") + dir).c_str());
+  return 0;
+}

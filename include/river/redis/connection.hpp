@@ -1,0 +1,103 @@
+#pragma once
+
+#include <river/config.hpp>
+#include <river/redis/config.hpp>
+#include <river/redis/error.hpp>
+#include <river/redis/request.hpp>
+#include <river/redis/value.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace river::redis {
+
+/// One pipelined connection to Redis, over TCP or a unix socket, that reconnects by itself.
+///
+/// Any number of callers share it: each `async_exec` queues a request; queued requests are
+/// coalesced into one write while earlier ones are still on the wire, and replies are matched to
+/// requests in order. hiredis parses the replies; Asio owns the socket.
+///
+/// After a failure (the server went away, a protocol error, a reply past
+/// `connection_config::max_read_buffer`) every request written or waiting fails, the socket is
+/// closed and the connection tries again after a backoff (`reconnect_min` doubling up to
+/// `reconnect_max`). While it waits to try again, new requests fail at once with
+/// `error::not_connected`; while it is connecting they wait for the outcome.
+///
+/// Thread safety: all members may be called from any thread. The connection's own work runs on
+/// a strand of the executor it was given.
+///
+/// Lifetime: destroying the connection closes it: pending requests complete with
+/// `error::closed`.
+class connection {
+ public:
+  using executor_type = executor;
+
+  /// What the connection has done so far.
+  struct stats {
+    std::uint64_t requests = 0;    ///< requests completed with replies
+    std::uint64_t commands = 0;    ///< commands of those requests
+    std::uint64_t writes = 0;      ///< socket writes (each carries one or more requests)
+    std::uint64_t connects = 0;    ///< successful connects, the first included
+    std::uint64_t failures = 0;    ///< failed connects and broken connections
+  };
+
+  /// Throws `std::invalid_argument` for a URL that `parse_url` refuses.
+  connection(executor_type ex, connection_config cfg);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  executor_type get_executor() const noexcept;
+
+  /// Starts connecting (and reconnecting after failures) until `close`.
+  void start();
+
+  /// Closes the socket, fails every pending request with `error::closed` and stops reconnecting.
+  void close();
+
+  /// Whether the connection is established now.
+  bool connected() const noexcept;
+
+  /// How many times the connection was established: a request's replies came over the
+  /// connection of the generation it observed, when that stayed the same meanwhile.
+  std::uint64_t generation() const noexcept;
+
+  /// Counters since construction.
+  stats get_stats() const;
+
+  /// The text of the last connection failure ("Connection refused", a handshake error reply).
+  std::string last_error() const;
+
+  /// Sends the commands of `req` and completes with one reply per command.
+  ///
+  /// Completion signature: `void(error_code, std::vector<value>)`. Error replies of single
+  /// commands are `value::kind::error` elements, not an `error_code`: the error code reports a
+  /// failed connection (`error::not_connected`, `error::connection_lost`, `error::closed`,
+  /// `error::queue_full`, `error::protocol_error`, `error::read_buffer_exceeded`), and the
+  /// replies are then empty. A request failing with `connection_lost` may have run.
+  ///
+  /// Cancellation: not supported; a request that was written cannot be taken back. Close the
+  /// connection to end everything.
+  ///
+  /// The handler runs on its associated executor, by default the connection's executor.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_exec(request req, CompletionToken&& token = CompletionToken()) {
+    return asio::async_initiate<CompletionToken, void(error_code, std::vector<value>)>(
+        [this](auto handler, request r) { exec_impl(std::move(r), std::move(handler)); }, token,
+        std::move(req));
+  }
+
+ private:
+  using handler_type = asio::any_completion_handler<void(error_code, std::vector<value>)>;
+  void exec_impl(request req, handler_type handler);
+
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace river::redis

@@ -1,0 +1,56 @@
+#pragma once
+
+// Stream entry ids and the decoding of XRANGE and XREAD replies: pure functions over `value`.
+
+#include <river/redis/error.hpp>
+#include <river/redis/value.hpp>
+
+#include <boost/system/result.hpp>
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace river::redis::detail {
+
+/// A stream entry id, `MS-SEQ`, compared numerically.
+struct entry_id {
+  std::uint64_t ms = 0;
+  std::uint64_t seq = 0;
+
+  /// Parses `MS-SEQ` (both parts decimal, no sign, no spaces); `MS` alone is not an entry id.
+  static std::optional<entry_id> parse(std::string_view text) noexcept;
+  std::string to_string() const;
+
+  friend auto operator<=>(const entry_id&, const entry_id&) = default;
+  friend bool operator==(const entry_id&, const entry_id&) = default;
+};
+
+/// One stream entry: its id and its field/value pairs in stored order.
+struct stream_entry {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;
+
+  friend bool operator==(const stream_entry&, const stream_entry&) = default;
+};
+
+/// The entries of one key in an XREAD reply.
+struct stream_entries {
+  std::string key;
+  std::vector<stream_entry> entries;
+
+  friend bool operator==(const stream_entries&, const stream_entries&) = default;
+};
+
+/// Decodes an XRANGE / XREVRANGE reply (an array of `[id, [field, value, ...]]`).
+/// An error reply gives `error::server_error`, any other shape `error::unexpected_reply`.
+boost::system::result<std::vector<stream_entry>> decode_range(const value& reply);
+
+/// Decodes an XREAD reply: nil (timeout) is no entries; otherwise `[[key, entries], ...]`.
+boost::system::result<std::vector<stream_entries>> decode_read(const value& reply);
+
+}  // namespace river::redis::detail

@@ -1,0 +1,258 @@
+#include <river/redis/connection.hpp>
+
+#include "support/bounded.hpp"
+#include "support/redis_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_future.hpp>
+
+using namespace river::test;
+namespace redis = river::redis;
+using river::error_code;
+using redis::value;
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+redis::connection_config config_for(std::string url) {
+  redis::connection_config cfg;
+  cfg.url = std::move(url);
+  cfg.reconnect_min = std::chrono::milliseconds(10);
+  cfg.reconnect_max = std::chrono::milliseconds(50);
+  cfg.connect_timeout = std::chrono::seconds(2);
+  return cfg;
+}
+
+redis::request one(std::initializer_list<std::string_view> args) {
+  redis::request r;
+  r.push(args);
+  return r;
+}
+
+// Sends one request and returns its replies, failing the test on a connection error.
+asio::awaitable<std::vector<value>> exec(redis::connection& c, redis::request req) {
+  auto [ec, replies] = co_await c.async_exec(std::move(req), tuple_awaitable);
+  INFO(ec.message());
+  REQUIRE(!ec);
+  co_return std::move(replies);
+}
+
+// Waits until the connection is established, within the test's bound.
+asio::awaitable<void> until_connected(redis::connection& c, std::uint64_t generation = 1) {
+  while (!c.connected() || c.generation() < generation) co_await sleep_for(2ms);
+}
+
+}  // namespace
+
+TEST_CASE("redis connection: pipelined requests are answered in order, coalesced into few writes") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::connection c(io.get_executor(), config_for(server.url()));
+    c.start();
+    constexpr int n = 2000;
+    std::vector<std::int64_t> got(n, -1);
+    int done = 0;
+    std::vector<int> order;
+    for (int i = 0; i < n; ++i) {
+      c.async_exec(one({"INCR", "counter"}), [&, i](error_code ec, std::vector<value> r) {
+        REQUIRE(!ec);
+        REQUIRE(r.size() == 1);
+        got[static_cast<std::size_t>(i)] = r[0].integer;
+        order.push_back(i);
+        ++done;
+      });
+    }
+    while (done < n) co_await sleep_for(1ms);
+    for (int i = 0; i < n; ++i) REQUIRE(got[static_cast<std::size_t>(i)] == i + 1);
+    for (int i = 0; i < n; ++i) REQUIRE(order[static_cast<std::size_t>(i)] == i);
+    auto s = c.get_stats();
+    CHECK(s.requests == n);
+    CHECK(s.commands == n);
+    CHECK(s.connects == 1);
+    // Requests queued while a write is on the wire travel together.
+    CHECK(s.writes < n / 10);
+  });
+}
+
+TEST_CASE("redis connection: one request carries many commands; error replies are values") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::connection c(io.get_executor(), config_for(server.url()));
+    c.start();
+    redis::request req;
+    req.push({"SET", "k", std::string_view("a\0b", 3)});
+    req.push({"INCR", "k"});
+    req.push({"GET", "k"});
+    req.push({"GET", "missing"});
+    req.push({"RPUSH", "l", "x", "y"});
+    req.push({"LRANGE", "l", "0", "-1"});
+    auto r = co_await exec(c, std::move(req));
+    REQUIRE(r.size() == 6);
+    CHECK(r[0].type == value::kind::status);
+    CHECK(r[0].text == "OK");
+    CHECK(r[1].is_error());
+    CHECK(r[1].text == "ERR value is not an integer or out of range");
+    CHECK(r[2].text == std::string("a\0b", 3));
+    CHECK(r[3].is_nil());
+    CHECK(r[4].integer == 2);
+    CHECK(redis::to_string(r[5]) == R"(["x", "y"])");
+    auto empty = co_await exec(c, redis::request());
+    CHECK(empty.empty());
+  });
+}
+
+TEST_CASE("redis connection: callback, use_awaitable, as_tuple and use_future all complete") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  asio::io_context io;
+  redis::connection c(io.get_executor(), config_for(server.url()));
+  c.start();
+  std::future<std::vector<value>> fut = c.async_exec(one({"PING"}), asio::use_future);
+  bool callback = false, awaited = false, tupled = false;
+  c.async_exec(one({"ECHO", "cb"}), [&](error_code ec, std::vector<value> r) {
+    callback = !ec && r.at(0).text == "cb";
+  });
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    auto req1 = one({"ECHO", "aw"});
+    auto r = co_await c.async_exec(std::move(req1), asio::use_awaitable);
+    awaited = r.at(0).text == "aw";
+    auto req2 = one({"ECHO", "tu"});
+    auto [ec, r2] = co_await c.async_exec(std::move(req2), tuple_awaitable);
+    tupled = !ec && r2.at(0).text == "tu";
+    c.close();
+  }, asio::detached);
+  io.run_for(10s);
+  CHECK(callback);
+  CHECK(awaited);
+  CHECK(tupled);
+  REQUIRE(fut.wait_for(0s) == std::future_status::ready);
+  CHECK(fut.get().at(0).text == "PONG");
+}
+
+TEST_CASE("redis connection: AUTH and SELECT from the URL; a wrong password is a clear error") {
+  if (!redis_or_skip()) return;
+  redis_server::options opts;
+  opts.password = "s3cret";
+  redis_server server(opts);
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    const auto base = "127.0.0.1:" + std::to_string(server.port());
+    redis::connection db2(io.get_executor(), config_for("redis://default:s3cret@" + base + "/2"));
+    redis::connection db0(io.get_executor(), config_for("redis://:s3cret@" + base));
+    db2.start();
+    db0.start();
+    auto req3 = one({"SET", "where", "two"});
+    co_await exec(db2, std::move(req3));
+    auto req4 = one({"GET", "where"});
+    auto in0 = co_await exec(db0, std::move(req4));
+    CHECK(in0.at(0).is_nil());
+    auto req5 = one({"SELECT", "2"});
+    auto sel = co_await exec(db0, std::move(req5));
+    auto req6 = one({"GET", "where"});
+    auto in2 = co_await exec(db0, std::move(req6));
+    CHECK(in2.at(0).text == "two");
+
+    redis::connection wrong(io.get_executor(), config_for("redis://:nope@" + base));
+    wrong.start();
+    auto req7 = one({"PING"});
+    auto [ec, r] = co_await wrong.async_exec(std::move(req7), tuple_awaitable);
+    CHECK(ec == redis::error::not_connected);
+    CHECK(wrong.last_error().find("Redis refused the handshake") != std::string::npos);
+    CHECK(wrong.last_error().find("WRONGPASS") != std::string::npos);
+    CHECK(!wrong.connected());
+
+    redis::connection anonymous(io.get_executor(), config_for(server.url()));
+    anonymous.start();
+    auto req8 = one({"GET", "where"});
+    auto denied = co_await exec(anonymous, std::move(req8));
+    CHECK(denied.at(0).text.starts_with("NOAUTH"));
+  });
+}
+
+TEST_CASE("redis connection: unix sockets") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::connection c(io.get_executor(), config_for("unix://" + server.socket_path()));
+    c.start();
+    auto req9 = one({"PING"});
+    auto r = co_await exec(c, std::move(req9));
+    CHECK(r.at(0).text == "PONG");
+  });
+}
+
+TEST_CASE("redis connection: with no server, requests fail at once instead of waiting") {
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    const auto port = free_loopback_port();
+    redis::connection c(io.get_executor(), config_for("redis://127.0.0.1:" + std::to_string(port)));
+    c.start();
+    for (int i = 0; i < 3; ++i) {
+      auto req10 = one({"PING"});
+      auto [ec, r] = co_await c.async_exec(std::move(req10), tuple_awaitable);
+      CHECK(ec == redis::error::not_connected);
+      CHECK(r.empty());
+    }
+    CHECK(c.last_error().find("refused") != std::string::npos);
+    c.close();
+    auto req11 = one({"PING"});
+    auto [ec, r] = co_await c.async_exec(std::move(req11), tuple_awaitable);
+    CHECK(ec == redis::error::closed);
+  });
+  CHECK_THROWS_AS(redis::connection(asio::system_executor(), config_for("http://x")), std::invalid_argument);
+}
+
+TEST_CASE("redis connection: a server that goes away fails what is in flight; the connection comes back") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::connection c(io.get_executor(), config_for(server.url()));
+    c.start();
+    auto req12 = one({"SET", "a", "1"});
+    co_await exec(c, std::move(req12));
+    // A blocked command is in flight when the server dies.
+    error_code blocked_ec;
+    bool blocked_done = false;
+    c.async_exec(one({"BLPOP", "nothing", "0"}), [&](error_code ec, std::vector<value>) {
+      blocked_ec = ec;
+      blocked_done = true;
+    });
+    co_await sleep_for(20ms);
+    server.kill();
+    while (!blocked_done) co_await sleep_for(1ms);
+    CHECK(blocked_ec == redis::error::connection_lost);
+    auto req13 = one({"PING"});
+    auto [ec, r] = co_await c.async_exec(std::move(req13), tuple_awaitable);
+    CHECK(ec == redis::error::not_connected);
+    server.start();
+    co_await until_connected(c, 2);
+    auto req14 = one({"PING"});
+    auto pong = co_await exec(c, std::move(req14));
+    CHECK(pong.at(0).text == "PONG");
+    CHECK(c.get_stats().connects == 2);
+    CHECK(c.get_stats().failures >= 1);
+  });
+}
+
+TEST_CASE("redis connection: a reply past the read buffer limit breaks the connection, which recovers") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = config_for(server.url());
+    cfg.max_read_buffer = 4096;
+    redis::connection c(io.get_executor(), cfg);
+    c.start();
+    const std::string big(100'000, 'x');
+    auto req15 = one({"SET", "big", big});
+    co_await exec(c, std::move(req15));
+    auto req16 = one({"GET", "big"});
+    auto [ec, r] = co_await c.async_exec(std::move(req16), tuple_awaitable);
+    CHECK(ec == redis::error::connection_lost);
+    CHECK(c.last_error() == "Redis reply exceeds the read buffer limit");
+    co_await until_connected(c, 2);
+    auto req17 = one({"STRLEN", "big"});
+    auto small = co_await exec(c, std::move(req17));
+    CHECK(small.at(0).integer == 100'000);
+  });
+}

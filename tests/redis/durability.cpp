@@ -1,0 +1,194 @@
+// Leases, cancel from another instance, Redis going away: the provider's durability rules.
+
+#include <river/redis/provider.hpp>
+
+#include "redis/provider_support.hpp"
+
+#include <river/redis/detail/stream_entry.hpp>
+
+#include <poll.h>
+
+using namespace river::test;
+using river::errc;
+
+namespace {
+
+redis::request cmd(std::initializer_list<std::string_view> args) {
+  redis::request r;
+  r.push(args);
+  return r;
+}
+
+// Starts the producer helper and waits (at most 10 s) until its run has two records.
+pid_t start_producer(const redis_server& server, const std::string& run_id, const std::string& timeout_ms) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  ::posix_spawn_file_actions_addclose(&actions, fds[0]);
+  std::vector<std::string> args = {RIVER_REDIS_PRODUCER, server.url(), "default", run_id, timeout_ms};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, RIVER_REDIS_PRODUCER, &actions, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  REQUIRE(rc == 0);
+  pollfd pfd{fds[0], POLLIN, 0};
+  std::string line;
+  const auto until = clock_type::now() + 10s;
+  while (line.find('\n') == std::string::npos && clock_type::now() < until) {
+    if (::poll(&pfd, 1, 100) > 0) {
+      char buf[64];
+      const auto n = ::read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fds[0]);
+  if (line != "ready\n") {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    FAIL("the producer did not get ready: '" << line << "'");
+  }
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("redis provider: when the producer process dies, readers anywhere get 'producer lost' within the bound") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  const auto pid = start_producer(server, "leased", "600");
+  bool killed = false;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    cfg.producer_lost_timeout = 600ms;  // lease 300 ms, checked every 300 ms
+    redis::provider a(io.get_executor(), cfg);
+    redis::provider b(io.get_executor(), cfg);
+    auto ra = co_await open(a, "leased");
+    auto rb = co_await open(b, "leased");
+    std::vector<river::record_view> batch;
+    // Alive: the lease is renewed, so nothing happens for longer than the bound.
+    co_await sleep_for(900ms);
+    auto first = (co_await ra->read(batch, 10, clock_type::now() + 100ms)).value();
+    CHECK(first == river::read_status::records);
+    CHECK(batch.size() == 2);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    killed = true;
+    const auto t0 = clock_type::now();
+    auto rest_a = co_await drain(*ra);
+    const auto elapsed = clock_type::now() - t0;
+    auto all_b = co_await drain(*rb);
+    REQUIRE(rest_a.size() == 1);
+    CHECK(rest_a[0].find("stream_fatal_error") != std::string::npos);
+    CHECK(rest_a[0].find("producer lost") != std::string::npos);
+    CHECK(elapsed < 600ms + 400ms);
+    REQUIRE(all_b.size() == 3);
+    CHECK(all_b[2] == rest_a[0]);
+    // Two instances watched the lease; the log was closed exactly once.
+    auto req = cmd({"XRANGE", "stream-default-leased", "-", "+"});
+    auto r = co_await raw(server, std::move(req));
+    auto entries = redis::detail::decode_range(r.at(0)).value();
+    REQUIRE(entries.size() == 4);
+    CHECK(entries[3].fields[0].first == "end");
+    CHECK(a.get_stats().producers_lost + b.get_stats().producers_lost == 1);
+  });
+  if (!killed) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+}
+
+TEST_CASE("redis provider: Redis restarted mid-run keeps every acknowledged event; readers continue") {
+  if (!redis_or_skip()) return;
+  redis_server::options opts;
+  opts.appendonly = true;
+  redis_server server(opts);
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    cfg.producer_lost_timeout = 10s;  // the restart must not look like a dead producer
+    redis::provider p(io.get_executor(), cfg);
+    redis::provider remote(io.get_executor(), cfg);
+    auto log = co_await create(p, "restart");
+    auto reader = co_await open(remote, "restart");
+    std::vector<std::string> acknowledged;
+    int failures = 0;
+    bool restarted = false;
+    std::string failure_text;
+    for (int i = 0; acknowledged.size() < 200; ++i) {
+      if (i == 60) {
+        server.kill();
+        co_await sleep_for(100ms);
+        server.start();
+        restarted = true;
+      }
+      auto r = co_await log.writer->append(chunk(i), false);
+      if (r) {
+        acknowledged.push_back(*r + "=" + chunk(i));
+      } else {
+        ++failures;
+        failure_text = r.error().message;
+        CHECK(r.error().code == errc::storage_failure);
+        co_await sleep_for(5ms);
+      }
+    }
+    CHECK(restarted);
+    CHECK(failures > 0);
+    CHECK(failure_text.find("Failed to store the event in Redis") != std::string::npos);
+    auto last = co_await append(*log.writer, chunk(-1), true);
+    acknowledged.push_back(last + "=" + chunk(-1));
+    // Everything acknowledged is in Redis, in order; the reader saw exactly that.
+    auto req = cmd({"XRANGE", "stream-default-restart", "-", "+"});
+    auto r = co_await raw(server, std::move(req));
+    auto entries = redis::detail::decode_range(r.at(0)).value();
+    std::vector<std::string> stored;
+    for (auto& e : entries)
+      if (e.fields[0].first == "item") stored.push_back(e.id + "=" + e.fields[0].second);
+    CHECK(stored == acknowledged);
+    auto seen = co_await drain(*reader, 50);
+    CHECK(seen == acknowledged);
+  }, 30s);
+}
+
+TEST_CASE("redis provider: with Redis away appends fail clearly, and past the outage limit the run is stopped") {
+  if (!redis_or_skip()) return;
+  redis_server::options opts;
+  opts.appendonly = true;
+  redis_server server(opts);
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    cfg.outage_limit = 300ms;
+    cfg.producer_lost_timeout = 10s;
+    redis::provider p(io.get_executor(), cfg);
+    bool stopped = false;
+    auto log = co_await create(p, "outage", [&] { stopped = true; });
+    co_await append(*log.writer, chunk(0));
+    server.kill();
+    auto r = co_await log.writer->append(chunk(1), false);
+    REQUIRE(!r);
+    CHECK(r.error().code == errc::storage_failure);
+    CHECK(r.error().message.find("Failed to store the event in Redis") != std::string::npos);
+    const auto t0 = clock_type::now();
+    while (!stopped && clock_type::now() - t0 < 3s) co_await sleep_for(10ms);
+    CHECK(stopped);
+    auto refused = co_await log.writer->append(chunk(2), false);
+    CHECK(refused.error().code == errc::storage_failure);
+    // Redis comes back: the abandoned run is closed with a fatal error, readable anywhere.
+    server.start();
+    log.writer.reset();
+    redis::provider other(io.get_executor(), cfg);
+    std::vector<std::string> all;
+    for (int attempt = 0; attempt < 300; ++attempt) {
+      auto reader = co_await open(other, "outage");
+      all = co_await drain(*reader);
+      if (all.size() == 2) break;
+      co_await sleep_for(10ms);
+    }
+    REQUIRE(all.size() == 2);
+    CHECK(all[1].find("Redis was unreachable for longer than the outage limit") != std::string::npos);
+  });
+}
