@@ -165,7 +165,9 @@ struct handler::impl {
     head.append("\r\n");
     counters.requests_total.fetch_add(1, std::memory_order_relaxed);
     if (status >= 400) counters.errors_total.fetch_add(1, std::memory_order_relaxed);
-    const asio::const_buffer buffers[] = {asio::buffer(head), asio::buffer(body)};
+    // A response to HEAD has the fields of the response to GET, and no body.
+    const bool with_body = req.method() != beast_http::verb::head;
+    const asio::const_buffer buffers[] = {asio::buffer(head), asio::buffer(body.data(), with_body ? body.size() : 0)};
     auto ec = co_await write(out, buffers);
     co_return (ec || !keep) ? connection_action::close : connection_action::keep_alive;
   }
