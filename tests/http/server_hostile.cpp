@@ -198,11 +198,10 @@ TEST_CASE("malformed and hostile requests get their status and a RiverError, oth
         }
 
         // Half a request, then nothing: 408 after the read timeout, and the connection closes.
-        for (std::string half : {std::string("GET /api/river?resumeKey=abc HTTP/1.1\r\nHost: x\r\n"),
-                                 [&] {
-                                   auto r = post_request(path, start_body("chat", input));
-                                   return r.substr(0, r.size() - 5);
-                                 }()}) {
+        const auto whole_post = post_request(path, start_body("chat", input));
+        const std::vector<std::string> halves = {"GET /api/river?resumeKey=abc HTTP/1.1\r\nHost: x\r\n",
+                                                 whole_post.substr(0, whole_post.size() - 5)};
+        for (const auto& half : halves) {
           http_connection k(io.get_executor());
           auto ec = co_await k.connect(s.ep);
           REQUIRE_FALSE(ec);
@@ -223,8 +222,9 @@ TEST_CASE("malformed and hostile requests get their status and a RiverError, oth
         // (The idle timeout here is the default minute; a short one is tested separately.)
 
         // The accepted content types.
-        for (std::string type : {"text/plain;charset=UTF-8", "application/json", "application/json; charset=utf-8",
-                                 "Application/JSON", ""}) {
+        const std::vector<std::string> types = {"text/plain;charset=UTF-8", "application/json",
+                                                "application/json; charset=utf-8", "Application/JSON", ""};
+        for (const auto& type : types) {
           auto reply = co_await exchange(s.ep, post_request(path, start_body("chat", input), type));
           INFO(type);
           CHECK(reply.status == 200);

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace river::http {
 
@@ -104,9 +105,11 @@ class handler {
   /// for other streams bound writes yourself. Cancelling the awaiting coroutine does not end an
   /// event stream in progress: use `close_streams`.
   template <class AsyncWriteStream>
+    requires(!std::is_base_of_v<detail::response_writer, AsyncWriteStream>)
   asio::awaitable<connection_action> serve(AsyncWriteStream& stream, request req, std::string remote_address = {}) {
     detail::stream_writer<AsyncWriteStream> out(stream, options().write_timeout);
-    auto action = co_await serve(out, std::move(req), std::move(remote_address));
+    detail::response_writer& writer = out;
+    auto action = co_await serve(writer, std::move(req), std::move(remote_address));
     co_return action;
   }
 
