@@ -49,9 +49,7 @@ using clock_type = std::chrono::steady_clock;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
-
-constexpr std::size_t chunk_bytes = 64;
+namespace http_bench {
 
 struct burst_input {
   int count = 0;
@@ -63,6 +61,15 @@ struct paced_input {
   int per_second = 100;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(paced_input, count, per_second)
+
+}  // namespace http_bench
+
+namespace {
+
+using http_bench::burst_input;
+using http_bench::paced_input;
+
+constexpr std::size_t chunk_bytes = 64;
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();

@@ -8,13 +8,17 @@ packages=(
   g++ clang cmake ninja-build pkg-config
   libboost1.81-all-dev libhiredis-dev nlohmann-json3-dev catch2 libssl-dev
   redis-server
-  nodejs npm chromium
+  chromium
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm by command: a Node.js from another source brings its own npm, which Debian's
+# npm package would conflict with.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

@@ -24,7 +24,7 @@ namespace asio = boost::asio;
 
 extern const std::string_view river_chat_page;
 
-namespace {
+namespace chat_demo {
 
 struct chat_input {
   std::string message;
@@ -36,6 +36,13 @@ struct token_chunk {
   std::string text;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(token_chunk, text)
+
+}  // namespace chat_demo
+
+namespace {
+
+using chat_demo::chat_input;
+using chat_demo::token_chunk;
 
 // The fake model: the same message always gets the same answer, a few sentences picked by a
 // hash of the message, split into word tokens (each with its following space).

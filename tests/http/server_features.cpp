@@ -7,6 +7,7 @@
 #include "http/server_fixture.hpp"
 
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -15,6 +16,7 @@ using namespace river::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace ssl = boost::asio::ssl;
+namespace beast_http = boost::beast::http;
 
 namespace {
 

@@ -2,21 +2,15 @@
 
 // A small raw HTTP/1.1 client for server tests: it sends bytes exactly as given and reads the
 // response with Beast's parser, so tests control every byte of a request (hostile ones too) and
-// see the dechunked body of an event stream as it arrives.
+// see the dechunked body of an event stream as it arrives. Compiled once (http_client.cpp).
 
 #include "support/sse_parsers.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <cctype>
-#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,7 +18,6 @@
 namespace river::test {
 
 namespace asio = boost::asio;
-namespace beast_http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 /// Percent-encodes a query parameter value (as encodeURIComponent does).
@@ -75,88 +68,44 @@ inline std::string delete_request(std::string_view path, std::string_view token)
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
 }
 
-/// One client connection.
+/// One client connection. Its reading side is Beast's response parser, compiled once in
+/// http_client.cpp rather than in every test.
 class http_connection {
  public:
-  explicit http_connection(const asio::any_io_executor& ex) : socket_(ex) {}
+  explicit http_connection(const asio::any_io_executor& ex);
+  ~http_connection();
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
 
-  tcp::socket& socket() noexcept { return socket_; }
+  tcp::socket& socket() noexcept;
 
   /// Connects; returns the error, if any.
-  asio::awaitable<boost::system::error_code> connect(tcp::endpoint ep) {
-    auto [ec] = co_await socket_.async_connect(ep, asio::as_tuple(asio::use_awaitable));
-    co_return ec;
-  }
-
+  asio::awaitable<boost::system::error_code> connect(tcp::endpoint ep);
   /// Sends bytes as they are.
-  asio::awaitable<boost::system::error_code> send(std::string bytes) {
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    co_return ec;
-  }
-
+  asio::awaitable<boost::system::error_code> send(std::string bytes);
   /// Reads the status line and the header fields of the next response.
-  asio::awaitable<boost::system::error_code> read_head() {
-    parser_.emplace();
-    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    auto [ec, n] = co_await beast_http::async_read_header(socket_, buffer_, *parser_, asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    co_return ec;
-  }
-
+  asio::awaitable<boost::system::error_code> read_head();
   /// Reads more of the body; false once the response is complete or the connection failed.
-  asio::awaitable<bool> read_some() {
-    if (parser_->is_done()) co_return false;
-    auto [ec, n] = co_await beast_http::async_read_some(socket_, buffer_, *parser_, asio::as_tuple(asio::use_awaitable));
-    (void)n;
-    if (ec) {
-      error_ = ec;
-      co_return false;
-    }
-    co_return true;
-  }
-
+  asio::awaitable<bool> read_some();
   /// Reads the rest of the response.
-  asio::awaitable<void> read_to_end() {
-    // GCC 12 mishandles co_await in a loop condition: test inside the body.
-    for (;;) {
-      const bool more = co_await read_some();
-      if (!more) break;
-    }
-  }
-
+  asio::awaitable<void> read_to_end();
   /// Reads until the body holds at least `n` events (data messages), or the response ends.
-  asio::awaitable<void> read_events(std::size_t n) {
-    for (;;) {
-      if (parse_like_river_client(body()).size() >= n) break;
-      const bool more = co_await read_some();
-      if (!more) break;
-    }
-  }
+  asio::awaitable<void> read_events(std::size_t n);
 
-  unsigned status() const { return parser_->get().result_int(); }
-  std::string header(std::string_view name) const {
-    auto it = parser_->get().find(name);
-    return it == parser_->get().end() ? std::string() : std::string(it->value());
-  }
-  bool has_header(std::string_view name) const { return parser_->get().find(name) != parser_->get().end(); }
+  unsigned status() const;
+  /// A header field of the response; empty when absent.
+  std::string header(std::string_view name) const;
+  bool has_header(std::string_view name) const;
   /// The body so far, dechunked.
-  std::string& body() { return parser_->get().body(); }
-  bool done() const { return parser_ && parser_->is_done(); }
-  bool keep_alive() const { return parser_->get().keep_alive(); }
-  boost::system::error_code error() const { return error_; }
-
-  void close() {
-    boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-  }
+  std::string& body();
+  bool done() const;
+  bool keep_alive() const;
+  boost::system::error_code error() const;
+  void close();
 
  private:
-  tcp::socket socket_;
-  boost::beast::flat_buffer buffer_;
-  std::optional<beast_http::response_parser<beast_http::string_body>> parser_;
-  boost::system::error_code error_;
+  struct impl;
+  std::unique_ptr<impl> impl_;
 };
 
 /// A whole exchange: status, a few fields, and the dechunked body.
@@ -170,20 +119,6 @@ struct http_reply {
 };
 
 /// Connects, sends `bytes`, reads one whole response.
-inline asio::awaitable<http_reply> exchange(tcp::endpoint ep, std::string bytes) {
-  http_connection c(co_await asio::this_coro::executor);
-  http_reply r;
-  if ((r.error = co_await c.connect(ep))) co_return r;
-  if ((r.error = co_await c.send(std::move(bytes)))) co_return r;
-  if ((r.error = co_await c.read_head())) co_return r;
-  co_await c.read_to_end();
-  r.status = c.status();
-  r.content_type = c.header("Content-Type");
-  r.body = c.body();
-  r.complete = c.done();
-  r.keep_alive = c.keep_alive();
-  r.error = c.error();
-  co_return r;
-}
+asio::awaitable<http_reply> exchange(tcp::endpoint ep, std::string bytes);
 
 }  // namespace river::test
