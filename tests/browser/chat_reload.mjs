@@ -8,7 +8,6 @@
 // stored them. Exit 0 on success, 1 on failure, 77 when Chromium is missing (a failure when
 // CI=true). Set RIVER_SCREENSHOT=file.png to keep a screenshot of the final page.
 
-import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -87,6 +86,14 @@ async function main() {
   if (!fs.existsSync(chromiumPath)) {
     if (inCI) throw new Error(`Chromium is missing at ${chromiumPath} (install Debian's chromium)`);
     console.log(`skipped: Chromium is missing at ${chromiumPath}`);
+    process.exit(SKIP);
+  }
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    if (inCI) throw new Error('playwright-core is missing: run `npm ci` in tests/browser');
+    console.log('skipped: playwright-core is missing (run `npm ci` in tests/browser)');
     process.exit(SKIP);
   }
   const base = await startServer();
