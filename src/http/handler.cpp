@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -205,8 +206,7 @@ struct handler::impl {
 
 namespace {
 
-// The resumption token of a GET or DELETE, from the `resumeKey` query parameter. A '+' left
-// unencoded by a client arrives decoded as a space; base64 has no spaces, so it is put back.
+// A query parameter, percent-decoded (the first of that name).
 std::optional<std::string> query_param(const boost::urls::url_view& url, std::string_view key) {
   for (auto p : url.params()) {
     if (p.key == key) return std::move(p.value);
@@ -330,6 +330,7 @@ asio::awaitable<connection_action> handler::impl::resume(detail::response_writer
     auto action = co_await respond_error(out, req, e);
     co_return action;
   }
+  // A '+' left unencoded by a client arrives decoded as a space; base64 has no spaces.
   std::replace(token->begin(), token->end(), ' ', '+');
   std::optional<std::string> after;
   // EventSource reconnects to its original URL and sends its newest position in the header, so

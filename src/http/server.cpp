@@ -167,10 +167,10 @@ void reject(tcp::socket& socket) {
 }  // namespace
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
-  impl(executor e, router routes, server_options o)
-      : ex(std::move(e)),
-        opts(std::move(o)),
-        caller_(ex, std::move(routes), signed_tokens(opts.endpoint.token_secret)),
+  impl(executor executor_in, router router_in, server_options options_in)
+      : ex(std::move(executor_in)),
+        opts(std::move(options_in)),
+        caller_(ex, std::move(router_in), signed_tokens(opts.endpoint.token_secret)),
         handler_(caller_, opts.endpoint),
         acceptor(asio::make_strand(ex)) {
     if (!opts.tls_certificate_file.empty() || !opts.tls_private_key_file.empty()) {
