@@ -315,6 +315,11 @@ int main(int argc, char** argv) {
     const auto after = sample(child);
     std::printf("memory: %.1f KiB of server RSS per open idle SSE connection (%d connections, RSS %.0f -> %.0f KiB)\n",
                 (after.rss_kib - before.rss_kib) / connections, connections, before.rss_kib, after.rss_kib);
+    // Cancel the idle run: its streams end and their connections close before the next phase.
+    stream_stats cancel;
+    std::string del = "DELETE /api/river?resumeKey=" + token + " HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n";
+    asio::co_spawn(io, read_stream(ep, std::move(del), cancel, false, true), asio::detached);
+    io.run_for(2s);
   }
 
   // Time to first event: a POST on a new connection until its start event is read.
