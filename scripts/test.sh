@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every River test on a fresh Debian 12 machine:
-#   1. g++, warnings as errors, optimised: build everything and run all tests;
+#   1. g++, warnings as errors, optimised: build everything and run all tests (the browser test
+#      drives the chat demo in Debian's headless Chromium, with playwright-core from npm);
 #   2. g++ with AddressSanitizer and UndefinedBehaviorSanitizer: build and run all tests again;
 #   3. clang++, warnings as errors: build everything (the library must build with both compilers).
 # Build trees live under build/ (build/release, build/sanitize, build/clang).
@@ -24,6 +25,8 @@ configure() {
 step "release build (g++)"
 configure build/release -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build/release -j "$jobs"
+step "browser test dependencies (npm ci)"
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 step "tests (release)"
 ctest --test-dir build/release -j "$jobs" --timeout 600
 

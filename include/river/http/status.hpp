@@ -1,0 +1,47 @@
+#pragma once
+
+#include <river/errc.hpp>
+
+namespace river::http {
+
+/// The HTTP status that answers a failed request, for River's error codes: the one table the
+/// adapter uses (docs/protocol.md lists it). Codes of other categories (a provider's own) map to 500.
+///
+/// | code | status |
+/// | --- | --- |
+/// | invalid_token, invalid_request, invalid_input, provider_mismatch, invalid_position | 400 |
+/// | token_signature_mismatch | 403 |
+/// | stream_not_found, run_not_found | 404 |
+/// | not_resumable, run_closed, run_already_finished | 409 |
+/// | capacity_exceeded | 503 |
+/// | storage_failure, run_too_large, malformed_event, operation_in_progress, not_open, others | 500 |
+constexpr unsigned status_of(errc code) noexcept {
+  switch (code) {
+    case errc::invalid_token:
+    case errc::invalid_request:
+    case errc::invalid_input:
+    case errc::provider_mismatch:
+    case errc::invalid_position: return 400;
+    case errc::token_signature_mismatch: return 403;
+    case errc::stream_not_found:
+    case errc::run_not_found: return 404;
+    case errc::not_resumable:
+    case errc::run_closed:
+    case errc::run_already_finished: return 409;
+    case errc::capacity_exceeded: return 503;
+    case errc::storage_failure:
+    case errc::run_too_large:
+    case errc::malformed_event:
+    case errc::operation_in_progress:
+    case errc::not_open: return 500;
+  }
+  return 500;
+}
+
+/// `status_of` for any error code: River's codes by the table, everything else 500.
+inline unsigned status_of(const error_code& code) noexcept {
+  if (code.category() != river_category()) return 500;
+  return status_of(static_cast<errc>(code.value()));
+}
+
+}  // namespace river::http

@@ -1,0 +1,107 @@
+#include "http/server_fixture.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/describe/class.hpp>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace river::test {
+
+struct say_input {
+  std::string message;
+  int delay_ms = 0;
+};
+BOOST_DESCRIBE_STRUCT(say_input, (), (message, delay_ms))
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(say_input, message, delay_ms)
+
+struct text_chunk {
+  std::string text;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(text_chunk, text)
+
+struct tick_input {
+  int count = 0;
+  int delay_ms = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(tick_input, count, delay_ms)
+
+asio::awaitable<void> pause_ms(int ms) {
+  if (ms <= 0) co_return;
+  asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+/// The router of the tests:
+/// - "chat" {message, delay_ms}: one chunk {"text": word} per word;
+/// - "fail": one chunk, then the runner throws "boom" (a fatal error);
+/// - "warn": a chunk, a non-fatal error, another chunk;
+/// - "tick" {count, delay_ms}: chunks {"n": i}, for cancel and disconnect tests.
+river::router test_router() {
+  river::router r;
+  r.add("chat", river::stream<say_input, text_chunk>().runner(
+                    [](river::run_context<say_input, text_chunk>& ctx) -> asio::awaitable<void> {
+                      std::istringstream words(ctx.input().message);
+                      for (std::string w; words >> w;) {
+                        co_await pause_ms(ctx.input().delay_ms);
+                        text_chunk c{w};
+                        co_await ctx.append(c);
+                      }
+                    }));
+  r.add("fail", river::stream<nlohmann::json, text_chunk>().runner(
+                    [](river::run_context<nlohmann::json, text_chunk>& ctx) -> asio::awaitable<void> {
+                      text_chunk c{"before"};
+                      co_await ctx.append(c);
+                      throw std::runtime_error("boom");
+                    }));
+  r.add("warn", river::stream<nlohmann::json, text_chunk>().runner(
+                    [](river::run_context<nlohmann::json, text_chunk>& ctx) -> asio::awaitable<void> {
+                      text_chunk a{"a"};
+                      co_await ctx.append(a);
+                      river::error e("careful", river::error_type::custom, {{"step", 1}});
+                      co_await ctx.append_error(e);
+                      text_chunk b{"b"};
+                      co_await ctx.append(b);
+                    }));
+  r.add("tick", river::stream<tick_input>().runner(
+                    [](river::run_context<tick_input, nlohmann::json>& ctx) -> asio::awaitable<void> {
+                      for (int i = 0; i < ctx.input().count; ++i) {
+                        co_await pause_ms(ctx.input().delay_ms);
+                        nlohmann::json c = {{"n", i}};
+                        co_await ctx.append(c);
+                      }
+                    }));
+  return r;
+}
+
+/// The JSON body of a start request.
+std::string start_body(std::string_view stream, const nlohmann::json& input) {
+  nlohmann::json j = {{"routerStreamKey", stream}, {"input", input}};
+  return j.dump();
+}
+
+/// What an event stream must be, byte for byte: each stored record of the run after `after`, as
+/// a data message followed by an id-only message. Read from the provider, not from HTTP.
+asio::awaitable<std::string> expected_stream(river::caller& c, std::string token, std::optional<std::string> after) {
+  auto resumed = co_await c.resume(std::move(token), std::move(after));
+  auto reader = std::move(resumed).value();
+  auto log = reader.release();
+  std::string out;
+  std::vector<river::record_view> batch;
+  for (;;) {
+    batch.clear();
+    auto st = co_await log->read(batch, 64, std::chrono::steady_clock::time_point::max());
+    for (auto& r : batch) out.append("data: ").append(r.data).append("\n\nid: ").append(r.position).append("\n\n");
+    if (!st || *st == river::read_status::end) break;
+  }
+  co_return out;
+}
+
+/// The resumption token in the start event of an event stream's body.
+std::string token_of(const std::string& body) {
+  auto events = parse_like_river_client(body);
+  if (events.empty()) return {};
+  return events[0]["special"].value("encodedResumptionToken", "");
+}
+
+}  // namespace river::test
