@@ -436,6 +436,9 @@ class exchange {
 
   bool body_done() const { return parser_ && parser_->is_done(); }
 
+  // 204 to a resume: the run ended, and nothing follows the position resumed from.
+  bool run_ended() const { return parser_ && parser_->get().result() == bhttp::status::no_content; }
+
   void close() noexcept {
     resolver_.cancel();
     t_->close();
@@ -639,6 +642,11 @@ struct event_source::impl {
       auto opened =
           co_await conn->open("GET", std::move(target), std::string(), has_position ? &last_position : nullptr, true);
       if (closed) co_return transport_error(asio::error::operation_aborted, "The stream was closed");
+      if (opened && conn->run_ended()) {
+        conn.reset();
+        done = true;
+        co_return result<void>();
+      }
       if (opened) {
         parser.reset();
         received = has_position ? position_index : 0;
@@ -746,6 +754,11 @@ asio::awaitable<result<std::unique_ptr<event_source>>> event_source::resume(std:
   auto opened = co_await p->conn->open("GET", std::move(target), std::string(),
                                        p->has_position ? &p->last_position : nullptr, true);
   if (!opened) co_return std::move(opened).error();
+  if (p->conn->run_ended()) {
+    p->conn->close();
+    p->conn.reset();
+    p->done = true;
+  }
   auto source = std::make_unique<event_source>(std::move(p));
   co_return std::move(source);
 }

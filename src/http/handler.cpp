@@ -201,7 +201,8 @@ struct handler::impl {
   asio::awaitable<connection_action> stream_events(detail::response_writer& out, const request& req,
                                                    std::unique_ptr<log_reader> log);
   asio::awaitable<connection_action> pump(detail::response_writer& out, std::unique_ptr<log_reader> log,
-                                          std::string head, bool chunked, std::shared_ptr<open_stream> st);
+                                          std::string head, std::string ended_head, bool chunked,
+                                          std::shared_ptr<open_stream> st);
 };
 
 namespace {
@@ -387,6 +388,13 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
   head.append(cors_fields(req));
   head.append(chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
   head.append("\r\n");
+  // A resume after the terminal event of an ended run has nothing to send: 204 tells a client
+  // (and an EventSource) that the run is over, where an empty stream would ask it to come back.
+  std::string ended_head = detail::status_line(204);
+  ended_head.append("Cache-Control: no-cache\r\n");
+  ended_head.append(cors_fields(req));
+  if (!chunked) ended_head.append("Connection: close\r\n");
+  ended_head.append("\r\n");
   counters.requests_total.fetch_add(1, std::memory_order_relaxed);
 
   auto ex = co_await asio::this_coro::executor;
@@ -398,7 +406,7 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
   }
   // The stream's loop runs as a child bound to the stream's own cancellation signal, so that
   // `close_streams` can interrupt its wait for events whatever the awaiting coroutine is bound to.
-  auto child = pump(out, std::move(log), std::move(head), chunked, st);
+  auto child = pump(out, std::move(log), std::move(head), std::move(ended_head), chunked, st);
   auto completion = asio::bind_cancellation_slot(st->signal.slot(), asio::as_tuple(asio::use_awaitable));
   auto [failure, action] = co_await asio::co_spawn(ex, std::move(child), std::move(completion));
   {
@@ -413,7 +421,7 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
 }
 
 asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& out, std::unique_ptr<log_reader> log,
-                                                       std::string head, bool chunked,
+                                                       std::string head, std::string ended_head, bool chunked,
                                                        std::shared_ptr<open_stream> st) {
   co_await asio::this_coro::throw_if_cancelled(false);
   using clock = std::chrono::steady_clock;
@@ -458,6 +466,12 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
       } else if (*status == read_status::idle) {
         idle = true;
       }
+    }
+    if (ended && !head_sent && batch.empty() && body.empty() && !st->stop) {
+      const asio::const_buffer only_head = asio::buffer(ended_head);
+      auto ec = co_await write(out, std::span<const asio::const_buffer>(&only_head, 1));
+      if (ec) co_return connection_action::close;
+      co_return chunked ? connection_action::keep_alive : connection_action::close;
     }
     for (const auto& rec : batch) detail::append_sse_event(body, rec.position, rec.data);
     if (idle && head_sent) {

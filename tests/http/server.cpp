@@ -95,9 +95,10 @@ TEST_CASE("GET resumes a run from its start, and from a position", "[http][integ
     auto from_header = co_await exchange(s.ep, get_request("/api/river", token, "1", "Last-Event-ID: 2\r\n"));
     CHECK(from_header.body == expected);
 
-    // After the last position: nothing but the end of the response.
+    // After the terminal event: 204, the run is over, nothing to stream.
     auto at_end = co_await exchange(s.ep, get_request("/api/river", token, "6"));
-    CHECK(at_end.status == 200);
+    CHECK(at_end.status == 204);
+    CHECK(at_end.content_type.empty());
     CHECK(at_end.complete);
     CHECK(at_end.body.empty());
     co_await s.stop();
