@@ -2,7 +2,7 @@
 # Builds and starts the chat demo: a River server with a fake model that answers token by token
 # (in-memory provider), and its web page. Open the URL it prints, send a message, and reload the
 # page while the answer streams: it goes on from where it was. Ctrl-C stops it.
-#   ./scripts/demo.sh [--host H] [--port P] [--delay-ms N]
+#   ./scripts/demo.sh [--host H] [--port P] [--delay-ms N] [--redis URL] ...   (chat_server --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

@@ -3,21 +3,35 @@
 //
 //   chat_server [--host H] [--port P] [--path /api/river] [--delay-ms N] [--threads N]
 //               [--cors ORIGIN]... [--secret S] [--tls-cert FILE --tls-key FILE]
+//               [--redis URL [--storage-id ID] [--producer-lost-ms N]]
+//
+// Runs live in memory by default. With `--redis URL` they live in Redis, so any number of
+// chat_server processes that share one Redis serve the same runs: a run started on one can be
+// resumed, followed or cancelled through any other.
 //
 // It prints `listening on http://H:P` once it accepts connections, and stops gracefully on
 // SIGINT or SIGTERM.
 
+#include "fake_model.hpp"
+
 #include <river/http/server.hpp>
+#include <river/redis/provider.hpp>
 #include <river/river.hpp>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/describe/class.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -44,42 +58,6 @@ namespace {
 using chat_demo::chat_input;
 using chat_demo::token_chunk;
 
-// The fake model: the same message always gets the same answer, a few sentences picked by a
-// hash of the message, split into word tokens (each with its following space).
-std::vector<std::string> fake_answer(std::string_view message) {
-  static constexpr std::string_view sentences[] = {
-      "Rivers keep flowing whether or not anyone watches them.",
-      "Every token of this answer is stored before it is sent, so nothing is lost.",
-      "Reload the page in the middle and the answer goes on from where it was.",
-      "A run belongs to the server, not to the connection that started it.",
-      "Positions travel as SSE ids, so a browser can resume by itself.",
-      "This model is fake, but the durability is real.",
-      "Slow readers never slow the writer or the other readers.",
-      "Heartbeats keep proxies from closing an idle stream.",
-  };
-  constexpr std::size_t count = std::size(sentences);
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (char c : message) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  std::string text = "You said: \"";
-  text.append(message.substr(0, 200));
-  text.append("\". ");
-  for (std::uint64_t i = 1; i <= 4; ++i) {
-    text.append(sentences[h % count]);
-    text.push_back(' ');
-    h = h / count + std::uint64_t{0x9e3779b97f4a7c15} * i;
-  }
-  text.append("That is all.");
-  std::vector<std::string> tokens;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto end = text.find(' ', start);
-    end = end == std::string::npos ? text.size() : end + 1;
-    tokens.emplace_back(text.substr(start, end - start));
-    start = end;
-  }
-  return tokens;
-}
-
 std::string html_page(const std::string& endpoint) {
   std::string page(river_chat_page);
   const std::string marker = "\"__RIVER_ENDPOINT__\"";
@@ -88,11 +66,42 @@ std::string html_page(const std::string& endpoint) {
   return page;
 }
 
-int usage(const char* argv0) {
-  std::cerr << "usage: " << argv0
-            << " [--host H] [--port P] [--path /api/river] [--delay-ms N] [--threads N] [--cors ORIGIN]..."
-               " [--secret S] [--tls-cert FILE --tls-key FILE]\n";
+constexpr std::string_view help_text =
+    "  --host H              address to listen on (default 127.0.0.1)\n"
+    "  --port P              port to listen on; 0 picks a free one (default 8080)\n"
+    "  --path P              the River endpoint's path (default /api/river)\n"
+    "  --delay-ms N          pause of the fake model before each token (default 40)\n"
+    "  --threads N           I/O threads (default 1)\n"
+    "  --cors ORIGIN         allow a page on ORIGIN to call the endpoint (repeatable; * for any)\n"
+    "  --secret S            sign resumption tokens with S (give every instance the same one)\n"
+    "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate chain and key\n"
+    "  --redis URL           keep runs in Redis (redis://[[user]:password@]host[:port][/db] or\n"
+    "                        unix:///path[?db=N]) instead of in memory; instances sharing one\n"
+    "                        Redis and storage id serve the same runs\n"
+    "  --storage-id ID       with --redis: the runs' key namespace (default chat)\n"
+    "  --producer-lost-ms N  with --redis: bound on how long readers wait after the instance\n"
+    "                        running a run died before they get a fatal error (default 10000)\n";
+
+void usage(std::ostream& out, const char* argv0) {
+  out << "usage: " << argv0
+      << " [--host H] [--port P] [--path /api/river] [--delay-ms N] [--threads N] [--cors ORIGIN]...\n"
+         "       [--secret S] [--tls-cert FILE --tls-key FILE]\n"
+         "       [--redis URL [--storage-id ID] [--producer-lost-ms N]]\n"
+      << help_text;
+}
+
+int bad_usage(const char* argv0) {
+  usage(std::cerr, argv0);
   return 2;
+}
+
+// Where the runs are kept, for the startup line; without the password of the URL.
+std::string describe(const river::redis::address& a, const std::string& storage_id) {
+  std::string where = a.kind == river::redis::address::transport::unix_socket
+                          ? "unix:" + a.path
+                          : a.host + ":" + std::to_string(a.port);
+  if (a.database != 0) where += " db " + std::to_string(a.database);
+  return "keeping runs in Redis at " + where + ", storage id \"" + storage_id + "\"";
 }
 
 template <class T>
@@ -108,57 +117,116 @@ int main(int argc, char** argv) {
   options.address = "127.0.0.1";
   options.port = 8080;
   int delay_ms = 40;
+  std::optional<river::redis::config> redis_cfg;
+  std::string storage_id = "chat";
+  std::int64_t producer_lost_ms = 0;  // 0: the provider's default
+  bool redis_settings = false;        // --storage-id or --producer-lost-ms given
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return usage(argv[0]), 0;
-    if (i + 1 >= argc) return usage(argv[0]);
+    if (arg == "--help" || arg == "-h") return usage(std::cout, argv[0]), 0;
+    if (i + 1 >= argc) return bad_usage(argv[0]);
     const std::string_view value = argv[++i];
     if (arg == "--host") options.address = std::string(value);
-    else if (arg == "--port") { if (!parse_number(value, options.port)) return usage(argv[0]); }
+    else if (arg == "--port") { if (!parse_number(value, options.port)) return bad_usage(argv[0]); }
     else if (arg == "--path") options.endpoint.path = std::string(value);
-    else if (arg == "--delay-ms") { if (!parse_number(value, delay_ms)) return usage(argv[0]); }
-    else if (arg == "--threads") { if (!parse_number(value, options.threads)) return usage(argv[0]); }
+    else if (arg == "--delay-ms") { if (!parse_number(value, delay_ms) || delay_ms < 0) return bad_usage(argv[0]); }
+    else if (arg == "--threads") { if (!parse_number(value, options.threads)) return bad_usage(argv[0]); }
     else if (arg == "--cors") options.endpoint.cors_origins.emplace_back(value);
     else if (arg == "--secret") options.endpoint.token_secret = std::string(value);
     else if (arg == "--tls-cert") options.tls_certificate_file = std::string(value);
     else if (arg == "--tls-key") options.tls_private_key_file = std::string(value);
-    else return usage(argv[0]);
+    else if (arg == "--redis") {
+      redis_cfg.emplace();
+      redis_cfg->url = std::string(value);
+    }
+    else if (arg == "--storage-id") {
+      storage_id = std::string(value);
+      redis_settings = true;
+      if (storage_id.empty()) return bad_usage(argv[0]);
+    }
+    else if (arg == "--producer-lost-ms") {
+      redis_settings = true;
+      if (!parse_number(value, producer_lost_ms) || producer_lost_ms < 100) return bad_usage(argv[0]);
+    }
+    else return bad_usage(argv[0]);
   }
 
-  river::router routes;
-  routes.add("chat", river::stream<chat_input, token_chunk>().runner(
-                         [delay_ms](river::run_context<chat_input, token_chunk>& ctx) -> asio::awaitable<void> {
-                           asio::steady_timer delay(ctx.get_executor());
-                           for (const auto& token : fake_answer(ctx.input().message)) {
-                             delay.expires_after(std::chrono::milliseconds(delay_ms));
-                             co_await delay.async_wait(asio::use_awaitable);
-                             token_chunk chunk{token};
-                             co_await ctx.append(chunk);
-                           }
-                         }));
-
-  const auto page = html_page(options.endpoint.path);
-  river::http::route_function pages = [page](const river::http::request& req) -> std::optional<river::http::simple_response> {
-    const auto target = req.target();
-    const auto path = std::string_view(target.data(), target.size()).substr(0, target.find('?'));
-    if (path != "/" && path != "/index.html") return std::nullopt;
-    river::http::simple_response r;
-    r.content_type = "text/html; charset=utf-8";
-    r.body = page;
-    r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
-  };
+  if (redis_settings && !redis_cfg) {
+    std::cerr << "chat_server: --storage-id and --producer-lost-ms need --redis\n";
+    return bad_usage(argv[0]);
+  }
+  std::optional<river::redis::address> redis_address;
+  if (redis_cfg) {
+    auto parsed = river::redis::parse_url(redis_cfg->url);
+    if (!parsed) {
+      std::cerr << "chat_server: not a Redis URL: " << redis_cfg->url << "\n";
+      return bad_usage(argv[0]);
+    }
+    redis_address = *parsed;
+    redis_cfg->storage_id = storage_id;
+    if (producer_lost_ms > 0) redis_cfg->producer_lost_timeout = std::chrono::milliseconds(producer_lost_ms);
+  }
 
   try {
-    return river::http::run_server(
-        std::move(routes), options,
-        [](const river::http::server& s) {
-          const auto ep = s.local_endpoint();
-          const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-          std::cout << "listening on " << (s.tls() ? "https" : "http") << "://" << host << ":" << ep.port()
-                    << std::endl;
-        },
-        std::move(pages));
+    // The server and the Redis provider share one io_context, run by `threads` threads.
+    const unsigned threads = std::max(1u, options.threads);
+    asio::io_context io(static_cast<int>(threads));
+    std::shared_ptr<river::redis::provider> redis;
+    if (redis_cfg) redis = std::make_shared<river::redis::provider>(io.get_executor(), *redis_cfg);
+
+    auto chat = river::stream<chat_input, token_chunk>().runner(
+        [delay_ms](river::run_context<chat_input, token_chunk>& ctx) -> asio::awaitable<void> {
+          asio::steady_timer delay(ctx.get_executor());
+          for (const auto& token : chat_demo::fake_answer(ctx.input().message)) {
+            delay.expires_after(std::chrono::milliseconds(delay_ms));
+            co_await delay.async_wait(asio::use_awaitable);
+            token_chunk chunk{token};
+            co_await ctx.append(chunk);
+          }
+        });
+    if (redis) chat.provider(redis);  // otherwise the router's in-memory provider
+    river::router routes;
+    routes.add("chat", std::move(chat));
+
+    const auto page = html_page(options.endpoint.path);
+    river::http::server server(io.get_executor(), std::move(routes), options);
+    server.set_routes([page](const river::http::request& req) -> std::optional<river::http::simple_response> {
+      const auto target = req.target();
+      const auto path = std::string_view(target.data(), target.size()).substr(0, target.find('?'));
+      if (path != "/" && path != "/index.html") return std::nullopt;
+      river::http::simple_response r;
+      r.content_type = "text/html; charset=utf-8";
+      r.body = page;
+      r.headers.emplace_back("Cache-Control", "no-store");
+      return r;
+    });
+    if (auto ec = server.start()) {
+      std::cerr << "chat_server: cannot listen on " << options.address << ":" << options.port << ": "
+                << ec.message() << "\n";
+      return 1;
+    }
+    if (redis_address) std::cout << describe(*redis_address, storage_id) << "\n";
+    const auto ep = server.local_endpoint();
+    const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+    std::cout << "listening on " << (server.tls() ? "https" : "http") << "://" << host << ":" << ep.port()
+              << std::endl;
+
+    // SIGINT or SIGTERM: finish runs in progress for up to 10 s, then stop. Runs kept in Redis
+    // that are cancelled here end with `aborted`; a run whose process is killed outright is
+    // closed by the readers' instances ("producer lost").
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      server.async_shutdown(std::chrono::seconds(10), [&](boost::system::error_code) {
+        if (redis) redis->close();
+        io.stop();
+      });
+    });
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    return 0;
   } catch (const std::exception& e) {
     std::cerr << "chat_server: " << e.what() << "\n";
     return 1;

@@ -3,10 +3,9 @@
 #include <river/redis/provider.hpp>
 
 #include "redis/provider_support.hpp"
+#include "support/child_process.hpp"
 
 #include <river/redis/detail/stream_entry.hpp>
-
-#include <poll.h>
 
 using namespace river::test;
 using river::errc;
@@ -20,40 +19,13 @@ redis::request cmd(std::initializer_list<std::string_view> args) {
 }
 
 // Starts the producer helper and waits (at most 10 s) until its run has two records.
-pid_t start_producer(const redis_server& server, const std::string& run_id, const std::string& timeout_ms) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  ::posix_spawn_file_actions_addclose(&actions, fds[0]);
-  std::vector<std::string> args = {RIVER_REDIS_PRODUCER, server.url(), "default", run_id, timeout_ms};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, RIVER_REDIS_PRODUCER, &actions, nullptr, argv.data(), environ);
-  ::posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  REQUIRE(rc == 0);
-  pollfd pfd{fds[0], POLLIN, 0};
-  std::string line;
-  const auto until = clock_type::now() + 10s;
-  while (line.find('\n') == std::string::npos && clock_type::now() < until) {
-    if (::poll(&pfd, 1, 100) > 0) {
-      char buf[64];
-      const auto n = ::read(fds[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fds[0]);
-  if (line != "ready\n") {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    FAIL("the producer did not get ready: '" << line << "'");
-  }
-  return pid;
+std::unique_ptr<child_process> start_producer(const redis_server& server, const std::string& run_id,
+                                              const std::string& timeout_ms) {
+  auto producer = std::make_unique<child_process>(
+      std::vector<std::string>{RIVER_REDIS_PRODUCER, server.url(), "default", run_id, timeout_ms});
+  auto line = producer->read_line();
+  if (line != "ready") FAIL("the producer did not get ready: '" << line.value_or("") << "'");
+  return producer;
 }
 
 }  // namespace
@@ -61,8 +33,7 @@ pid_t start_producer(const redis_server& server, const std::string& run_id, cons
 TEST_CASE("redis provider: when the producer process dies, readers anywhere get 'producer lost' within the bound") {
   if (!redis_or_skip()) return;
   redis_server server;
-  const auto pid = start_producer(server, "leased", "600");
-  bool killed = false;
+  auto producer = start_producer(server, "leased", "600");
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     auto cfg = test_config(server);
     cfg.producer_lost_timeout = 600ms;  // lease 300 ms, checked every 300 ms
@@ -76,9 +47,7 @@ TEST_CASE("redis provider: when the producer process dies, readers anywhere get 
     auto first = (co_await ra->read(batch, 10, clock_type::now() + 100ms)).value();
     CHECK(first == river::read_status::records);
     CHECK(batch.size() == 2);
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    killed = true;
+    producer->kill(SIGKILL);
     const auto t0 = clock_type::now();
     auto rest_a = co_await drain(*ra);
     const auto elapsed = clock_type::now() - t0;
@@ -97,10 +66,6 @@ TEST_CASE("redis provider: when the producer process dies, readers anywhere get 
     CHECK(entries[3].fields[0].first == "end");
     CHECK(a.get_stats().producers_lost + b.get_stats().producers_lost == 1);
   });
-  if (!killed) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
 }
 
 TEST_CASE("redis provider: Redis restarted mid-run keeps every acknowledged event; readers continue") {
