@@ -215,6 +215,16 @@ std::optional<std::string> query_param(const boost::urls::url_view& url, std::st
   return std::nullopt;
 }
 
+// The `resumeKey` of a resume or cancel request, or the error that answers its absence.
+river::result<std::string> resume_key(const boost::urls::url_view& url) {
+  auto token = query_param(url, "resumeKey");
+  if (!token || token->empty())
+    return river::error::from_code(errc::invalid_request, "Must send a resume key", {{"field", "resumeKey"}});
+  // A '+' left unencoded by a client arrives decoded as a space; base64 has no spaces.
+  std::replace(token->begin(), token->end(), ' ', '+');
+  return std::move(*token);
+}
+
 }  // namespace
 
 asio::awaitable<connection_action> handler::impl::serve(detail::response_writer& out, request req,
@@ -325,14 +335,11 @@ asio::awaitable<connection_action> handler::impl::start(detail::response_writer&
 
 asio::awaitable<connection_action> handler::impl::resume(detail::response_writer& out, request& req,
                                                          const boost::urls::url_view& url) {
-  auto token = query_param(url, "resumeKey");
-  if (!token || token->empty()) {
-    auto e = river::error::from_code(errc::invalid_request, "Must send a resume key", {{"field", "resumeKey"}});
-    auto action = co_await respond_error(out, req, e);
+  auto token = resume_key(url);
+  if (!token) {
+    auto action = co_await respond_error(out, req, token.error());
     co_return action;
   }
-  // A '+' left unencoded by a client arrives decoded as a space; base64 has no spaces.
-  std::replace(token->begin(), token->end(), ' ', '+');
   std::optional<std::string> after;
   // EventSource reconnects to its original URL and sends its newest position in the header, so
   // the header wins over a query parameter that may be stale.
@@ -357,13 +364,11 @@ asio::awaitable<connection_action> handler::impl::resume(detail::response_writer
 
 asio::awaitable<connection_action> handler::impl::cancel(detail::response_writer& out, request& req,
                                                          const boost::urls::url_view& url) {
-  auto token = query_param(url, "resumeKey");
-  if (!token || token->empty()) {
-    auto e = river::error::from_code(errc::invalid_request, "Must send a resume key", {{"field", "resumeKey"}});
-    auto action = co_await respond_error(out, req, e);
+  auto token = resume_key(url);
+  if (!token) {
+    auto action = co_await respond_error(out, req, token.error());
     co_return action;
   }
-  std::replace(token->begin(), token->end(), ' ', '+');
   auto decoded = decode_token(*token);
   auto cancelled = co_await caller_.cancel(std::move(*token));
   if (!cancelled) {

@@ -106,7 +106,7 @@ asio::awaitable<void> read_to_end_within(http_connection& c, std::chrono::millis
 }  // namespace
 
 TEST_CASE("chat_server instances on one Redis: resume on the second mid-answer, cancel through the second",
-          "[demo][redis]") {
+          "[redis][demo]") {
   if (!redis_or_skip()) return;
   redis_server redis;
   chat_instance first(redis, 30);
@@ -186,7 +186,7 @@ TEST_CASE("chat_server instances on one Redis: resume on the second mid-answer, 
 
 TEST_CASE("chat_server instances on one Redis: killing the one running a run gives readers on the other "
           "'producer lost'",
-          "[demo][redis]") {
+          "[redis][demo]") {
   if (!redis_or_skip()) return;
   redis_server redis;
   chat_instance first(redis, 50);

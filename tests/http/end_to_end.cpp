@@ -40,32 +40,6 @@ using boost::system::error_code;
 
 // --- streams -------------------------------------------------------------------------------------
 
-struct say_input {
-  std::string message;
-  int delay_ms = 0;
-};
-BOOST_DESCRIBE_STRUCT(say_input, (), (message, delay_ms))
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(say_input, message, delay_ms)
-
-struct text_chunk {
-  std::string text;
-  friend bool operator==(const text_chunk&, const text_chunk&) = default;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(text_chunk, text)
-
-struct tick_input {
-  int count = 0;
-  int delay_ms = 0;
-};
-BOOST_DESCRIBE_STRUCT(tick_input, (), (count, delay_ms))
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(tick_input, count, delay_ms)
-
-struct tick_chunk {
-  int n = 0;
-  friend bool operator==(const tick_chunk&, const tick_chunk&) = default;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(tick_chunk, n)
-
 struct step_input {
   std::string name;
   int steps = 0;
@@ -114,24 +88,7 @@ struct gate {
 /// - "gated" {count}: chunk 0, then waits for the gate, then chunks 1..count-1.
 river::router e2e_router(std::shared_ptr<river::provider> provider = nullptr, std::shared_ptr<gate> g = nullptr) {
   using json_ctx = river::run_context<json, text_chunk>;
-  river::router r;
-  r.add("chat", river::stream<say_input, text_chunk>().provider(provider).runner(
-                    [](river::run_context<say_input, text_chunk>& ctx) -> asio::awaitable<void> {
-                      std::istringstream words(ctx.input().message);
-                      for (std::string w; words >> w;) {
-                        co_await pause_ms(ctx.input().delay_ms);
-                        text_chunk c{w};
-                        co_await ctx.append(c);
-                      }
-                    }));
-  r.add("tick", river::stream<tick_input, tick_chunk>().provider(provider).runner(
-                    [](river::run_context<tick_input, tick_chunk>& ctx) -> asio::awaitable<void> {
-                      for (int i = 0; i < ctx.input().count; ++i) {
-                        co_await pause_ms(ctx.input().delay_ms);
-                        tick_chunk c{i};
-                        co_await ctx.append(c);
-                      }
-                    }));
+  river::router r = test_router(provider);
   r.add("steps", river::stream<step_input, step_chunk>().provider(provider).runner(
                      [](river::run_context<step_input, step_chunk>& ctx) -> asio::awaitable<void> {
                        for (int i = 0; i < ctx.input().steps; ++i) {
@@ -139,19 +96,6 @@ river::router e2e_router(std::shared_ptr<river::provider> provider = nullptr, st
                          co_await ctx.append(c);
                        }
                      }));
-  r.add("warn", river::stream<json, text_chunk>().provider(provider).runner([](json_ctx& ctx) -> asio::awaitable<void> {
-    text_chunk a{"a"};
-    co_await ctx.append(a);
-    river::error e("careful", river::error_type::custom, {{"step", 1}});
-    co_await ctx.append_error(e);
-    text_chunk b{"b"};
-    co_await ctx.append(b);
-  }));
-  r.add("fail", river::stream<json, text_chunk>().provider(provider).runner([](json_ctx& ctx) -> asio::awaitable<void> {
-    text_chunk c{"before"};
-    co_await ctx.append(c);
-    throw std::runtime_error("boom");
-  }));
   r.add("fail_call",
         river::stream<json, text_chunk>().provider(provider).runner([](json_ctx& ctx) -> asio::awaitable<void> {
           text_chunk c{"before"};
@@ -468,14 +412,6 @@ asio::awaitable<bool> wait_until(std::function<bool()> done, std::chrono::millis
   co_return true;
 }
 
-std::string tamper(const std::string& token, const std::function<void(json&)>& change) {
-  std::string text;
-  river::detail::base64_failure why;
-  REQUIRE(river::detail::base64_decode(token, text, why));
-  auto j = json::parse(text);
-  change(j);
-  return river::detail::base64_encode(j.dump());
-}
 
 // --- TLS ------------------------------------------------------------------------------------------
 
@@ -507,14 +443,6 @@ river::http::server_options tls_options(const temp_dir& dir, const test_identity
   o.tls_certificate_file = dir.write("cert.pem", id.cert_pem);
   o.tls_private_key_file = dir.write("key.pem", id.key_pem);
   return o;
-}
-
-// What an application does to trust its own authority.
-std::shared_ptr<asio::ssl::context> trusting(const test_identity& ca) {
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  ctx->add_certificate_authority(asio::buffer(ca.cert_pem));
-  ctx->set_verify_mode(asio::ssl::verify_peer);
-  return ctx;
 }
 
 }  // namespace e2e_test
@@ -1273,24 +1201,7 @@ TEST_CASE("end to end: https with a certificate made at run time, resumed across
 
 TEST_CASE("end to end: https refuses a server certificate that does not verify", "[http][e2e][tls]") {
   auto ca = make_test_ca();
-  auto other_ca = make_test_ca("Another CA");
-  struct variant {
-    const char* name;
-    test_identity server;
-    std::shared_ptr<asio::ssl::context> client;  // null: the system's trust store
-    std::string host;
-    std::string reason;
-  };
-  std::vector<variant> variants;
-  variants.push_back({"an authority the system does not trust", make_test_server(ca), nullptr, "127.0.0.1",
-                      "unable to get local issuer certificate"});
-  variants.push_back({"an authority the application does not trust", make_test_server(other_ca), trusting(ca),
-                      "127.0.0.1", "unable to get local issuer certificate"});
-  variants.push_back({"a certificate for another name", make_test_server(ca, "DNS:other.example,IP:127.0.0.2"),
-                      trusting(ca), "localhost", "hostname mismatch"});
-  variants.push_back({"a certificate for another address", make_test_server(ca, "DNS:localhost,IP:127.0.0.2"),
-                      trusting(ca), "127.0.0.1", "IP address mismatch"});
-  for (auto& v : variants) {
+  for (auto& v : unverifiable_servers(ca)) {
     INFO(v.name);
     temp_dir dir;
     run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {

@@ -30,15 +30,6 @@ asio::awaitable<http_connection*> open_request(http_connection& c, tcp::endpoint
   co_return &c;
 }
 
-std::string tamper(const std::string& token, const std::function<void(json&)>& change) {
-  std::string text;
-  river::detail::base64_failure why;
-  REQUIRE(river::detail::base64_decode(token, text, why));
-  auto j = json::parse(text);
-  change(j);
-  return river::detail::base64_encode(j.dump());
-}
-
 }  // namespace
 
 TEST_CASE("the error table maps River's codes to the documented statuses", "[http]") {

@@ -1,30 +1,13 @@
 #include "http/server_fixture.hpp"
 
+#include <river/detail/base64.hpp>
+
 #include <boost/asio/steady_timer.hpp>
-#include <boost/describe/class.hpp>
 
 #include <sstream>
 #include <stdexcept>
 
 namespace river::test {
-
-struct say_input {
-  std::string message;
-  int delay_ms = 0;
-};
-BOOST_DESCRIBE_STRUCT(say_input, (), (message, delay_ms))
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(say_input, message, delay_ms)
-
-struct text_chunk {
-  std::string text;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(text_chunk, text)
-
-struct tick_input {
-  int count = 0;
-  int delay_ms = 0;
-};
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(tick_input, count, delay_ms)
 
 asio::awaitable<void> pause_ms(int ms) {
   if (ms <= 0) co_return;
@@ -32,14 +15,9 @@ asio::awaitable<void> pause_ms(int ms) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
-/// The router of the tests:
-/// - "chat" {message, delay_ms}: one chunk {"text": word} per word;
-/// - "fail": one chunk, then the runner throws "boom" (a fatal error);
-/// - "warn": a chunk, a non-fatal error, another chunk;
-/// - "tick" {count, delay_ms}: chunks {"n": i}, for cancel and disconnect tests.
-river::router test_router() {
+river::router test_router(std::shared_ptr<river::provider> provider) {
   river::router r;
-  r.add("chat", river::stream<say_input, text_chunk>().runner(
+  r.add("chat", river::stream<say_input, text_chunk>().provider(provider).runner(
                     [](river::run_context<say_input, text_chunk>& ctx) -> asio::awaitable<void> {
                       std::istringstream words(ctx.input().message);
                       for (std::string w; words >> w;) {
@@ -48,13 +26,13 @@ river::router test_router() {
                         co_await ctx.append(c);
                       }
                     }));
-  r.add("fail", river::stream<nlohmann::json, text_chunk>().runner(
+  r.add("fail", river::stream<nlohmann::json, text_chunk>().provider(provider).runner(
                     [](river::run_context<nlohmann::json, text_chunk>& ctx) -> asio::awaitable<void> {
                       text_chunk c{"before"};
                       co_await ctx.append(c);
                       throw std::runtime_error("boom");
                     }));
-  r.add("warn", river::stream<nlohmann::json, text_chunk>().runner(
+  r.add("warn", river::stream<nlohmann::json, text_chunk>().provider(provider).runner(
                     [](river::run_context<nlohmann::json, text_chunk>& ctx) -> asio::awaitable<void> {
                       text_chunk a{"a"};
                       co_await ctx.append(a);
@@ -63,11 +41,11 @@ river::router test_router() {
                       text_chunk b{"b"};
                       co_await ctx.append(b);
                     }));
-  r.add("tick", river::stream<tick_input>().runner(
-                    [](river::run_context<tick_input, nlohmann::json>& ctx) -> asio::awaitable<void> {
+  r.add("tick", river::stream<tick_input, tick_chunk>().provider(provider).runner(
+                    [](river::run_context<tick_input, tick_chunk>& ctx) -> asio::awaitable<void> {
                       for (int i = 0; i < ctx.input().count; ++i) {
                         co_await pause_ms(ctx.input().delay_ms);
-                        nlohmann::json c = {{"n", i}};
+                        tick_chunk c{i};
                         co_await ctx.append(c);
                       }
                     }));
@@ -102,6 +80,15 @@ std::string token_of(const std::string& body) {
   auto events = parse_like_river_client(body);
   if (events.empty()) return {};
   return events[0]["special"].value("encodedResumptionToken", "");
+}
+
+std::string tamper(const std::string& token, const std::function<void(nlohmann::json&)>& change) {
+  std::string text;
+  river::detail::base64_failure why;
+  REQUIRE(river::detail::base64_decode(token, text, why));
+  auto j = nlohmann::json::parse(text);
+  change(j);
+  return river::detail::base64_encode(j.dump());
 }
 
 }  // namespace river::test

@@ -9,21 +9,54 @@
 #include "support/http_client.hpp"
 #include "support/sse_parsers.hpp"
 
+#include <boost/describe/class.hpp>
+
 #include <sys/resource.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
 
 namespace river::test {
 
 /// Suspends the calling coroutine for `ms` milliseconds.
 asio::awaitable<void> pause_ms(int ms);
 
-/// The router of the tests (server_fixture.cpp):
+// The inputs and chunks of the test streams.
+struct say_input {
+  std::string message;
+  int delay_ms = 0;
+};
+BOOST_DESCRIBE_STRUCT(say_input, (), (message, delay_ms))
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(say_input, message, delay_ms)
+
+struct text_chunk {
+  std::string text;
+  friend bool operator==(const text_chunk&, const text_chunk&) = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(text_chunk, text)
+
+struct tick_input {
+  int count = 0;
+  int delay_ms = 0;
+};
+BOOST_DESCRIBE_STRUCT(tick_input, (), (count, delay_ms))
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(tick_input, count, delay_ms)
+
+struct tick_chunk {
+  int n = 0;
+  friend bool operator==(const tick_chunk&, const tick_chunk&) = default;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(tick_chunk, n)
+
+/// The router of the tests (server_fixture.cpp), every stream on `provider` (the router's own
+/// when null):
 /// - "chat" {message, delay_ms}: one chunk {"text": word} per word;
 /// - "fail": one chunk, then the runner throws "boom" (a fatal error);
 /// - "warn": a chunk, a non-fatal error, another chunk;
 /// - "tick" {count, delay_ms}: chunks {"n": i}, for cancel and disconnect tests.
-river::router test_router();
+river::router test_router(std::shared_ptr<river::provider> provider = nullptr);
 
 inline river::http::server_options test_options() {
   river::http::server_options o;
@@ -59,6 +92,9 @@ asio::awaitable<std::string> expected_stream(river::caller& c, std::string token
 
 /// The resumption token in the start event of an event stream's body.
 std::string token_of(const std::string& body);
+
+/// `token` with its JSON changed by `change`, encoded again (its signature left as it was).
+std::string tamper(const std::string& token, const std::function<void(nlohmann::json&)>& change);
 
 /// Raises the open-file limit to its hard limit (tests with hundreds of sockets).
 inline void raise_fd_limit() {

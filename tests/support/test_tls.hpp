@@ -9,9 +9,13 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ssl/context.hpp>
+
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace river::test {
 
@@ -112,6 +116,39 @@ inline test_identity make_test_ca(const std::string& name = "River Test CA") {
 inline test_identity make_test_server(const test_identity& ca,
                                       const std::string& subject_alt_names = "IP:127.0.0.1,DNS:localhost") {
   return detail::make_identity("River test server", &ca, false, subject_alt_names, 2);
+}
+
+/// What an application does to trust its own authority: a client context that trusts `ca`.
+inline std::shared_ptr<boost::asio::ssl::context> trusting(const test_identity& ca) {
+  namespace ssl = boost::asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->add_certificate_authority(boost::asio::buffer(ca.cert_pem));
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+/// A server certificate that a client must refuse, and the reason OpenSSL gives.
+struct unverifiable_server {
+  const char* name;
+  test_identity server;
+  std::shared_ptr<boost::asio::ssl::context> client;  ///< null: the system's trust store
+  std::string host;                                   ///< the host name the client connects to
+  std::string reason;
+};
+
+/// Every way to fail verification that the tests check, for a client that trusts `ca`.
+inline std::vector<unverifiable_server> unverifiable_servers(const test_identity& ca) {
+  std::vector<unverifiable_server> out;
+  out.push_back({"an authority the system does not trust", make_test_server(ca), nullptr, "127.0.0.1",
+                 "unable to get local issuer certificate"});
+  out.push_back({"an authority the application does not trust", make_test_server(make_test_ca("Another CA")),
+                 trusting(ca), "127.0.0.1", "unable to get local issuer certificate"});
+  out.push_back({"a certificate for another address", make_test_server(ca, "IP:127.0.0.2,DNS:localhost"), trusting(ca),
+                 "127.0.0.1", "IP address mismatch"});
+  out.push_back({"a certificate for another name", make_test_server(ca, "DNS:other.example,IP:127.0.0.1"),
+                 trusting(ca), "localhost", "hostname mismatch"});
+  out.push_back({"a self-signed certificate", make_test_ca("Self"), trusting(ca), "127.0.0.1", "self-signed certificate"});
+  return out;
 }
 
 }  // namespace river::test
