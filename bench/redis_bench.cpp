@@ -10,6 +10,7 @@
 
 #include <river/redis/provider.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -113,14 +114,16 @@ double append_rate(std::uint16_t port, int runs, int total) {
       logs.push_back((co_await p.create_log("bench-" + std::to_string(runs) + "-" + std::to_string(r), nullptr)).value());
     const int per_run = total / runs;
     int done = 0;
+    // Woken by the last run to finish, not polled: a polling timer would interleave with the runs.
+    asio::steady_timer all_done(io, clock_type::time_point::max());
     const auto t0 = clock_type::now();
     for (int r = 0; r < runs; ++r) {
       asio::co_spawn(io, [&, w = logs[static_cast<std::size_t>(r)].writer]() -> asio::awaitable<void> {
         for (int i = 0; i < per_run; ++i) (void)(co_await w->append(payload, i == per_run - 1)).value();
-        ++done;
+        if (++done == runs) all_done.cancel();
       }, asio::detached);
     }
-    while (done < runs) co_await sleep_for(100us);
+    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     rate = per_run * runs / secs;
     appends_per_write = static_cast<double>(p.get_stats().appends) / static_cast<double>(std::max<std::uint64_t>(1, p.get_stats().writes));
