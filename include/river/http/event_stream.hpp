@@ -22,8 +22,8 @@ namespace river::http {
 /// Semantics are those of `river::basic_event_reader`: one consumer, empty (`std::nullopt`)
 /// after the terminal event, one pending `next` at a time (a second one fails with
 /// `errc::operation_in_progress`). Resuming from the position of the terminal event gives a
-/// stream that is empty at once (the server answers `204`). A chunk that does not convert to `Chunk` arrives as an
-/// `events::error` at its position, so nothing is skipped silently.
+/// stream that is empty at once (the server answers `204`). A chunk that does not convert to
+/// `Chunk` arrives as an `events::error` at its position, so nothing is skipped silently.
 ///
 /// **Lost connections.** When the connection ends before the terminal event (an error, the
 /// server closing it, or `client_options::idle_timeout` of silence), the stream resumes the run
