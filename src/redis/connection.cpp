@@ -43,15 +43,18 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     std::size_t expected = 0;
     std::vector<value> replies;
     handler_type handler;
+    clock::time_point written_at{};  // when its write began
   };
 
   // One established connection: its socket and the timer that wakes its writer.
   struct session {
-    explicit session(const asio::strand<executor>& s) : socket(s), wake(s) {}
+    explicit session(const asio::strand<executor>& s) : socket(s), wake(s), watchdog(s) {}
     asio::generic::stream_protocol::socket socket;
     asio::steady_timer wake;
+    asio::steady_timer watchdog;  // the response timeout
     std::string write_buffer;
     bool done = false;
+    bool timed_out = false;  // ended by the watchdog
   };
 
   enum class state { idle, connecting, connected, backoff, closed };
@@ -132,6 +135,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     s.socket.shutdown(asio::socket_base::shutdown_both, ignored);
     s.socket.close(ignored);
     s.wake.cancel();
+    s.watchdog.cancel();
   }
 
   asio::awaitable<void> run() {
@@ -150,12 +154,19 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         connects_.fetch_add(1, std::memory_order_relaxed);
         delay = cfg_.reconnect_min;
         asio::co_spawn(strand_, write_loop(s), asio::detached);
+        if (cfg_.response_timeout.count() > 0) asio::co_spawn(strand_, watch(s), asio::detached);
         ec = co_await read_loop(*s);
         end_session(*s);
         session_.reset();
         connected_ = false;
         if (state_ == state::closed) break;
-        set_error(ec.message());
+        if (s->timed_out) {
+          ec = error::response_timeout;
+          set_error("No reply from Redis within " + std::to_string(cfg_.response_timeout.count()) + " ms");
+          fail_all(in_flight_, ec);
+        } else {
+          set_error(ec.message());
+        }
       }
       failures_.fetch_add(1, std::memory_order_relaxed);
       state_ = state::backoff;
@@ -250,6 +261,24 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     co_return error_code{};
   }
 
+  // Ends the session when the oldest request written has waited `response_timeout` for its
+  // reply (replies come in order, so the front of `in_flight_` is the oldest). One timer per
+  // connection, re-armed per oldest request, not per request.
+  asio::awaitable<void> watch(std::shared_ptr<session> s) {
+    auto self = shared_from_this();
+    const auto limit = cfg_.response_timeout;
+    while (!s->done) {
+      const auto now = clock::now();
+      if (!in_flight_.empty() && now - in_flight_.front()->written_at >= limit) {
+        s->timed_out = true;
+        end_session(*s);
+        co_return;
+      }
+      s->watchdog.expires_at(in_flight_.empty() ? now + limit : in_flight_.front()->written_at + limit);
+      co_await s->watchdog.async_wait(tuple_awaitable);
+    }
+  }
+
   asio::awaitable<void> write_loop(std::shared_ptr<session> s) {
     auto self = shared_from_this();
     for (;;) {
@@ -260,11 +289,13 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         continue;
       }
       s->write_buffer.clear();
+      const auto now = clock::now();
       while (!waiting_.empty()) {
         auto p = std::move(waiting_.front());
         waiting_.pop_front();
         s->write_buffer += p->req.payload();
         p->req = request();
+        p->written_at = now;
         in_flight_.push_back(std::move(p));
       }
       writes_.fetch_add(1, std::memory_order_relaxed);

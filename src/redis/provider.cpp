@@ -33,6 +33,8 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+// The longest a live readers' XREAD blocks in Redis before it is sent again.
+constexpr std::chrono::milliseconds max_block{2000};
 
 // The end entry written when readers close a run whose producer was lost: the largest id, so
 // that a producer that comes back cannot append after it (XADD * then fails).
@@ -224,7 +226,10 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
     const auto n = std::max<std::size_t>(1, cfg.reader_connections);
     for (std::size_t i = 0; i < n; ++i) {
       auto control = "river-control:" + instance + (i == 0 ? std::string() : ":" + std::to_string(i));
-      subs.push_back(std::make_unique<subscriber>(ex, connection_for(cfg, "river-read"), std::move(control)));
+      auto cc = connection_for(cfg, "river-read");
+      // A blocking XREAD waits up to `max_block` for its reply by design.
+      if (cc.response_timeout.count() > 0) cc.response_timeout = std::max(cc.response_timeout, 2 * max_block);
+      subs.push_back(std::make_unique<subscriber>(ex, std::move(cc), std::move(control)));
     }
   }
 
@@ -331,7 +336,8 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   // ---- live readers: one blocking XREAD per subscriber connection ---------------------------
 
   static asio::awaitable<void> subscribe_loop(std::shared_ptr<provider_state> self, subscriber* s) {
-    const auto block_ms = std::to_string(std::max<std::int64_t>(50, std::min<std::int64_t>(2000, self->check_every.count())));
+    const auto block_ms =
+        std::to_string(std::max<std::int64_t>(50, std::min<std::int64_t>(max_block.count(), self->check_every.count())));
     const auto count = std::to_string(std::max<std::size_t>(1, self->cfg.read_batch));
     for (;;) {
       if (self->is_closed()) co_return;

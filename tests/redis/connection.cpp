@@ -6,6 +6,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <signal.h>
+
 using namespace river::test;
 namespace redis = river::redis;
 using river::error_code;
@@ -254,5 +256,42 @@ TEST_CASE("redis connection: a reply past the read buffer limit breaks the conne
     auto req17 = one({"STRLEN", "big"});
     auto small = co_await exec(c, std::move(req17));
     CHECK(small.at(0).integer == 100'000);
+  });
+}
+
+TEST_CASE("redis connection: a server that stops answering is dropped after the response timeout, then reached again") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = config_for(server.url());
+    cfg.response_timeout = 300ms;
+    redis::connection c(io.get_executor(), cfg);
+    c.start();
+    auto first = one({"PING"});
+    co_await exec(c, std::move(first));
+    // An idle connection is not a silent one: it stays up past the timeout.
+    co_await sleep_for(700ms);
+    auto second = one({"PING"});
+    co_await exec(c, std::move(second));
+    CHECK(c.generation() == 1);
+
+    // Stopped, the server keeps its socket open and answers nothing.
+    ::kill(server.pid(), SIGSTOP);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto hung = one({"SET", "k", "v"});
+    auto [ec, r] = co_await c.async_exec(std::move(hung), tuple_awaitable);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    ::kill(server.pid(), SIGCONT);
+    CHECK(ec == redis::error::response_timeout);
+    CHECK(r.empty());
+    CHECK(c.last_error() == "No reply from Redis within 300 ms");
+    CHECK(waited >= 300ms);
+    CHECK(waited < 2s);
+
+    co_await until_connected(c, 2);
+    auto third = one({"PING"});
+    auto pong = co_await exec(c, std::move(third));
+    CHECK(pong.at(0).text == "PONG");
+    CHECK(c.get_stats().failures == 1);
   });
 }

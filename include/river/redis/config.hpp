@@ -39,6 +39,11 @@ struct connection_config {
   std::string client_name;
   /// Bound on resolving, connecting and the handshake together.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(5);
+  /// Bound on waiting for a reply once a request was written. Past it the server or the network
+  /// is taken for dead although the socket is open: what was in flight fails with
+  /// `error::response_timeout` and the connection reconnects. 0 waits forever. The provider
+  /// raises it above its longest blocking read on the connections that carry one.
+  std::chrono::milliseconds response_timeout = std::chrono::seconds(10);
   /// Wait before the first reconnect attempt; doubled after each failure up to `reconnect_max`.
   std::chrono::milliseconds reconnect_min = std::chrono::milliseconds(50);
   std::chrono::milliseconds reconnect_max = std::chrono::seconds(2);

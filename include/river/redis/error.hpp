@@ -33,6 +33,10 @@ enum class error {
   connect_timeout,
   /// Too many requests are waiting for the connection.
   queue_full,
+  /// A request written to Redis got no reply within the response timeout: the server or the
+  /// network stopped answering without closing the connection, which was dropped. The command
+  /// may or may not have run on the server.
+  response_timeout,
 };
 
 namespace detail {
@@ -58,6 +62,7 @@ class redis_category final : public boost::system::error_category {
       case error::handshake_failed: return "Redis handshake failed";
       case error::connect_timeout: return "timed out connecting to Redis";
       case error::queue_full: return "too many Redis requests waiting";
+      case error::response_timeout: return "no reply from Redis within the response timeout";
     }
     return "unknown Redis error";
   }
