@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 
 #include <openssl/crypto.h>
@@ -113,7 +114,7 @@ bool acceptable_content_type(std::string_view value) {
   auto media = value.substr(0, value.find(';'));
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
   while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
-  return detail::iequals(media, "application/json") || detail::iequals(media, "text/plain");
+  return boost::beast::iequals(media, "application/json") || boost::beast::iequals(media, "text/plain");
 }
 
 }  // namespace
@@ -190,6 +191,24 @@ struct handler::impl {
   bool is_closing() const {
     std::lock_guard lk(mutex);
     return closing;
+  }
+
+  // Runs are no longer started or followed once a shutdown began.
+  asio::awaitable<connection_action> respond_closing(detail::response_writer& out, const request& req) {
+    river::error e("The server is shutting down", error_type::internal);
+    auto action = co_await respond_error(out, req, 503, e);
+    co_return action;
+  }
+
+  // Streams the events of a run just started or resumed, or answers why it could not be.
+  asio::awaitable<connection_action> stream_or_refuse(detail::response_writer& out, const request& req,
+                                                      result<event_reader> opened) {
+    if (!opened) {
+      auto action = co_await respond_error(out, req, opened.error());
+      co_return action;
+    }
+    auto action = co_await stream_events(out, req, opened->release());
+    co_return action;
   }
 
   asio::awaitable<connection_action> serve(detail::response_writer& out, request req, std::string remote);
@@ -313,8 +332,7 @@ asio::awaitable<connection_action> handler::impl::start(detail::response_writer&
     co_return action;
   }
   if (is_closing()) {
-    river::error e("The server is shutting down", error_type::internal);
-    auto action = co_await respond_error(out, req, 503, e);
+    auto action = co_await respond_closing(out, req);
     co_return action;
   }
   std::string name = key->get<std::string>();
@@ -324,12 +342,7 @@ asio::awaitable<connection_action> handler::impl::start(detail::response_writer&
   for (const auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   request_metadata metadata(std::move(headers), std::move(remote));
   auto started = co_await caller_.start(std::move(name), std::move(input), std::move(metadata));
-  if (!started) {
-    auto action = co_await respond_error(out, req, started.error());
-    co_return action;
-  }
-  auto log = started->release();
-  auto action = co_await stream_events(out, req, std::move(log));
+  auto action = co_await stream_or_refuse(out, req, std::move(started));
   co_return action;
 }
 
@@ -348,17 +361,11 @@ asio::awaitable<connection_action> handler::impl::resume(detail::response_writer
   else if (auto q = query_param(url, "lastEventId"); q && !q->empty())
     after = std::move(*q);
   if (is_closing()) {
-    river::error e("The server is shutting down", error_type::internal);
-    auto action = co_await respond_error(out, req, 503, e);
+    auto action = co_await respond_closing(out, req);
     co_return action;
   }
   auto resumed = co_await caller_.resume(std::move(*token), std::move(after));
-  if (!resumed) {
-    auto action = co_await respond_error(out, req, resumed.error());
-    co_return action;
-  }
-  auto log = resumed->release();
-  auto action = co_await stream_events(out, req, std::move(log));
+  auto action = co_await stream_or_refuse(out, req, std::move(resumed));
   co_return action;
 }
 
