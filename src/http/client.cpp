@@ -511,6 +511,15 @@ struct event_source::impl {
     backoff.cancel();
   }
 
+  // A resume answered 204: the run ended at the position resumed from, and the stream with it.
+  bool took_run_end() {
+    if (!conn || !conn->run_ended()) return false;
+    conn->close();
+    conn.reset();
+    done = true;
+    return true;
+  }
+
   void release_held() {
     if (held) {
       ready.push_back(std::move(*held));
@@ -642,11 +651,7 @@ struct event_source::impl {
       auto opened =
           co_await conn->open("GET", std::move(target), std::string(), has_position ? &last_position : nullptr, true);
       if (closed) co_return transport_error(asio::error::operation_aborted, "The stream was closed");
-      if (opened && conn->run_ended()) {
-        conn.reset();
-        done = true;
-        co_return result<void>();
-      }
+      if (opened && took_run_end()) co_return result<void>();
       if (opened) {
         parser.reset();
         received = has_position ? position_index : 0;
@@ -754,11 +759,7 @@ asio::awaitable<result<std::unique_ptr<event_source>>> event_source::resume(std:
   auto opened = co_await p->conn->open("GET", std::move(target), std::string(),
                                        p->has_position ? &p->last_position : nullptr, true);
   if (!opened) co_return std::move(opened).error();
-  if (p->conn->run_ended()) {
-    p->conn->close();
-    p->conn.reset();
-    p->done = true;
-  }
+  p->took_run_end();
   auto source = std::make_unique<event_source>(std::move(p));
   co_return std::move(source);
 }
