@@ -14,6 +14,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -310,7 +311,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       (void)n;
       if (!ec && !parser.is_done()) {
         auto expect = parser.get().find(beast_http::field::expect);
-        if (expect != parser.get().end() && detail::iequals(expect->value(), "100-continue")) {
+        if (expect != parser.get().end() && boost::beast::iequals(expect->value(), "100-continue")) {
           static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
           const asio::const_buffer b[] = {asio::buffer(interim.data(), interim.size())};
           ec = co_await out.write(b);
@@ -539,9 +540,17 @@ asio::awaitable<result<void>> server::shutdown(std::chrono::milliseconds grace) 
 
 int run_server(router routes, server_options options, std::function<void(const server&)> on_listening,
                route_function routes_fn, std::chrono::milliseconds grace) {
+  auto make_routes = [r = std::move(routes)](const executor&) mutable { return std::move(r); };
+  return run_server(std::move(make_routes), std::move(options), std::move(on_listening), std::move(routes_fn),
+                    grace);
+}
+
+int run_server(std::function<router(const executor&)> make_routes, server_options options,
+               std::function<void(const server&)> on_listening, route_function routes_fn,
+               std::chrono::milliseconds grace) {
   const unsigned threads = std::max(1u, options.threads);
   asio::io_context io(static_cast<int>(threads));
-  server s(io.get_executor(), std::move(routes), std::move(options));
+  server s(io.get_executor(), make_routes(io.get_executor()), std::move(options));
   if (routes_fn) s.set_routes(std::move(routes_fn));
   if (auto ec = s.start()) {
     std::cerr << "river: cannot listen on " << s.options().address << ":" << s.options().port << ": "
