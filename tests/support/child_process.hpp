@@ -1,11 +1,13 @@
 #pragma once
 
-// A program the test starts (posix_spawn) and ends by its pid: its standard output comes back
-// through a pipe, line by line, with a deadline; its standard error is the test's. Whatever
-// happens in the test, the destructor kills and reaps it.
+// A program the test starts (posix_spawn) and ends by its pid: its standard output and error
+// come back through a pipe, line by line, with a deadline, and its standard input is /dev/null.
+// None of the test's own streams is shared, so a child that outlives a crashed test holds no
+// pipe of the test runner open. Otherwise the destructor kills and reaps it.
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -24,19 +26,21 @@ namespace river::test {
 
 class child_process {
  public:
-  /// Starts `args[0]` (a path) with `args`.
+  /// Starts `args[0]` (a path, or a name looked up in PATH) with `args`.
   explicit child_process(std::vector<std::string> args) {
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
     posix_spawn_file_actions_t actions;
     ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     ::posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    ::posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
     ::posix_spawn_file_actions_addclose(&actions, fds[0]);
     ::posix_spawn_file_actions_addclose(&actions, fds[1]);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, args.at(0).c_str(), &actions, nullptr, argv.data(), environ);
+    const int rc = ::posix_spawnp(&pid_, args.at(0).c_str(), &actions, nullptr, argv.data(), environ);
     ::posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
     out_ = fds[0];
@@ -55,6 +59,14 @@ class child_process {
   child_process& operator=(const child_process&) = delete;
 
   pid_t pid() const { return pid_; }
+
+  /// Whether it exited (it is reaped then).
+  bool exited() {
+    if (pid_ <= 0) return true;
+    if (::waitpid(pid_, nullptr, WNOHANG) != pid_) return false;
+    pid_ = 0;
+    return true;
+  }
 
   /// The next line of its output (without the newline), or nothing when the output ended or
   /// `limit` passed first.

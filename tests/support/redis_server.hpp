@@ -1,18 +1,16 @@
 #pragma once
 
 // A private redis-server for one test: a free loopback port, its own temporary directory, no
-// snapshots, started with posix_spawn and stopped by its pid. In CI (CI=true) a missing
+// snapshots, a child process of the test stopped by its pid. In CI (CI=true) a missing
 // redis-server fails the test; elsewhere the test is skipped with a message.
+
+#include "support/child_process.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,8 +20,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace river::test {
 
@@ -87,11 +83,11 @@ class redis_server {
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   std::string socket_path() const { return dir_ + "/redis.sock"; }
   const std::string& dir() const { return dir_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_ ? process_->pid() : 0; }
 
   /// Starts the server (again, on the same port and directory) and waits until it answers.
   void start() {
-    REQUIRE(pid_ <= 0);
+    REQUIRE_FALSE(process_);
     std::vector<std::string> args = {
         "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
         "--dir", dir_, "--logfile", dir_ + "/redis.log", "--daemonize", "no",
@@ -103,56 +99,29 @@ class redis_server {
       args.emplace_back("--requirepass");
       args.push_back(opts_.password);
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // The server's stdio goes to /dev/null: a server outliving a crashed test must not hold
-    // the test's output pipe open.
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    for (int fd = 0; fd <= 2; ++fd)
-      ::posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
-    pid_t pid = 0;
-    const int rc = ::posix_spawnp(&pid, "redis-server", &actions, nullptr, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
-    pid_ = pid;
+    process_.emplace(std::move(args));
     wait_until_ready();
   }
 
   /// Kills the server with SIGKILL (no chance to save or close cleanly) and reaps it.
-  void kill() { signal_and_reap(SIGKILL); }
+  void kill() {
+    if (process_) process_->kill(SIGKILL);
+    process_.reset();
+  }
 
   /// Stops the server with SIGTERM, then SIGKILL after 5 s.
   void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < until) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = 0;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    signal_and_reap(SIGKILL);
+    if (process_) process_->stop(SIGTERM, std::chrono::seconds(5));
+    process_.reset();
   }
 
  private:
-  void signal_and_reap(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-  }
-
   // Connects and sends PING until the server answers, for at most 10 s.
   void wait_until_ready() {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
+      if (process_->exited()) {
+        process_.reset();
         FAIL("redis-server exited at startup; see " << dir_ << "/redis.log");
       }
       if (ping()) return;
@@ -187,7 +156,7 @@ class redis_server {
   options opts_;
   std::string dir_;
   std::uint16_t port_ = 0;
-  pid_t pid_ = 0;
+  std::optional<child_process> process_;
 };
 
 }  // namespace river::test
