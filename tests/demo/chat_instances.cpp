@@ -46,12 +46,8 @@ std::string start_request(const std::string& message) {
 
 // Opens an event stream: sends `request`, reads the head, expects 200.
 asio::awaitable<void> open_stream(http_connection& c, tcp::endpoint ep, std::string request) {
-  auto connected = co_await c.connect(ep);
-  REQUIRE_FALSE(connected);
-  auto sent = co_await c.send(std::move(request));
-  REQUIRE_FALSE(sent);
-  auto head = co_await c.read_head();
-  REQUIRE_FALSE(head);
+  auto opened = co_await c.open(ep, std::move(request));
+  REQUIRE_FALSE(opened);
   REQUIRE(c.status() == 200u);
   REQUIRE(c.header("Content-Type") == "text/event-stream");
 }

@@ -31,18 +31,10 @@ TEST_CASE("POST starts a run and streams its events, byte for byte as stored", "
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     test_server s(io);
     http_connection c(io.get_executor());
-    {
-      auto ec_ = co_await c.connect(s.ep);
-      REQUIRE_FALSE(ec_);
-    }
     json input = {{"message", "a b c"}};
     auto body = start_body("chat", input);
     {
-      auto ec_ = co_await c.send(post_request("/api/river", body));
-      REQUIRE_FALSE(ec_);
-    }
-    {
-      auto ec_ = co_await c.read_head();
+      auto ec_ = co_await c.open(s.ep, post_request("/api/river", body));
       REQUIRE_FALSE(ec_);
     }
     CHECK(c.status() == 200);
@@ -109,17 +101,9 @@ TEST_CASE("resuming a live run follows it to its end, nothing lost or repeated",
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     test_server s(io);
     http_connection c(io.get_executor());
-    {
-      auto ec_ = co_await c.connect(s.ep);
-      REQUIRE_FALSE(ec_);
-    }
     json input = {{"count", 20}, {"delay_ms", 5}};
     {
-      auto ec_ = co_await c.send(post_request("/api/river", start_body("tick", input)));
-      REQUIRE_FALSE(ec_);
-    }
-    {
-      auto ec_ = co_await c.read_head();
+      auto ec_ = co_await c.open(s.ep, post_request("/api/river", start_body("tick", input)));
       REQUIRE_FALSE(ec_);
     }
     // Read a few events, then drop the connection mid-run.
@@ -150,17 +134,9 @@ TEST_CASE("DELETE cancels a run: 202, the stream ends with aborted, a second can
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     test_server s(io);
     http_connection c(io.get_executor());
-    {
-      auto ec_ = co_await c.connect(s.ep);
-      REQUIRE_FALSE(ec_);
-    }
     json input = {{"count", 100000}, {"delay_ms", 2}};
     {
-      auto ec_ = co_await c.send(post_request("/api/river", start_body("tick", input)));
-      REQUIRE_FALSE(ec_);
-    }
-    {
-      auto ec_ = co_await c.read_head();
+      auto ec_ = co_await c.open(s.ep, post_request("/api/river", start_body("tick", input)));
       REQUIRE_FALSE(ec_);
     }
     co_await c.read_events(3);
@@ -220,17 +196,9 @@ TEST_CASE("a kept-alive connection carries a request after an event stream", "[h
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     test_server s(io);
     http_connection c(io.get_executor());
-    {
-      auto ec_ = co_await c.connect(s.ep);
-      REQUIRE_FALSE(ec_);
-    }
     json input = {{"message", "x y"}};
     {
-      auto ec_ = co_await c.send(post_request("/api/river", start_body("chat", input)));
-      REQUIRE_FALSE(ec_);
-    }
-    {
-      auto ec_ = co_await c.read_head();
+      auto ec_ = co_await c.open(s.ep, post_request("/api/river", start_body("chat", input)));
       REQUIRE_FALSE(ec_);
     }
     co_await c.read_to_end();
@@ -269,19 +237,11 @@ TEST_CASE("a client that disconnects mid-stream does not stop the run, and its c
     std::string token;
     {
       http_connection c(io.get_executor());
-      {
-      auto ec_ = co_await c.connect(s.ep);
-      REQUIRE_FALSE(ec_);
-    }
       json input = {{"count", 30}, {"delay_ms", 3}};
       {
-      auto ec_ = co_await c.send(post_request("/api/river", start_body("tick", input)));
-      REQUIRE_FALSE(ec_);
-    }
-      {
-      auto ec_ = co_await c.read_head();
-      REQUIRE_FALSE(ec_);
-    }
+        auto ec_ = co_await c.open(s.ep, post_request("/api/river", start_body("tick", input)));
+        REQUIRE_FALSE(ec_);
+      }
       co_await c.read_events(2);
       token = token_of(c.body());
       c.close();
@@ -321,17 +281,9 @@ TEST_CASE("resuming an idle run answers its headers at once", "[http][integratio
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     test_server s(io);
     http_connection c(io.get_executor());
-    {
-      auto ec_ = co_await c.connect(s.ep);
-      REQUIRE_FALSE(ec_);
-    }
     json input = {{"count", 2}, {"delay_ms", 2000}};
     {
-      auto ec_ = co_await c.send(post_request("/api/river", start_body("tick", input)));
-      REQUIRE_FALSE(ec_);
-    }
-    {
-      auto ec_ = co_await c.read_head();
+      auto ec_ = co_await c.open(s.ep, post_request("/api/river", start_body("tick", input)));
       REQUIRE_FALSE(ec_);
     }
     co_await c.read_events(1);

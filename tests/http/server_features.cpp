@@ -21,11 +21,7 @@ namespace beast_http = boost::beast::http;
 namespace {
 
 asio::awaitable<http_connection*> open_request(http_connection& c, tcp::endpoint ep, std::string bytes) {
-  auto ec = co_await c.connect(ep);
-  REQUIRE_FALSE(ec);
-  ec = co_await c.send(std::move(bytes));
-  REQUIRE_FALSE(ec);
-  ec = co_await c.read_head();
+  auto ec = co_await c.open(ep, std::move(bytes));
   REQUIRE_FALSE(ec);
   co_return &c;
 }

@@ -58,6 +58,13 @@ asio::awaitable<bool> http_connection::read_some() {
   co_return true;
 }
 
+asio::awaitable<boost::system::error_code> http_connection::open(tcp::endpoint ep, std::string bytes) {
+  auto ec = co_await connect(ep);
+  if (!ec) ec = co_await send(std::move(bytes));
+  if (!ec) ec = co_await read_head();
+  co_return ec;
+}
+
 asio::awaitable<void> http_connection::read_to_end() {
   // GCC 12 mishandles co_await in a loop condition: test inside the body.
   for (;;) {

@@ -85,6 +85,8 @@ class http_connection {
   asio::awaitable<boost::system::error_code> send(std::string bytes);
   /// Reads the status line and the header fields of the next response.
   asio::awaitable<boost::system::error_code> read_head();
+  /// Connects, sends `bytes` and reads the response's head: the first error, if any.
+  asio::awaitable<boost::system::error_code> open(tcp::endpoint ep, std::string bytes);
   /// Reads more of the body; false once the response is complete or the connection failed.
   asio::awaitable<bool> read_some();
   /// Reads the rest of the response.
