@@ -59,15 +59,9 @@ TEST_CASE("malformed and hostile requests get their status and a RiverError, oth
 
         // A client that streams a long run during the whole test.
         http_connection watcher(io.get_executor());
-        {
-          auto ec = co_await watcher.connect(s.ep);
-          REQUIRE_FALSE(ec);
-        }
         json tick = {{"count", 150}, {"delay_ms", 10}};
         {
-          auto ec = co_await watcher.send(post_request("/api/river", start_body("tick", tick)));
-          REQUIRE_FALSE(ec);
-          ec = co_await watcher.read_head();
+          auto ec = co_await watcher.open(s.ep, post_request("/api/river", start_body("tick", tick)));
           REQUIRE_FALSE(ec);
         }
         bool watcher_done = false;
