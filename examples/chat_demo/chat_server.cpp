@@ -18,9 +18,12 @@
 #include <river/redis/provider.hpp>
 #include <river/river.hpp>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/describe/class.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <iostream>
@@ -28,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -163,8 +167,15 @@ int main(int argc, char** argv) {
     if (producer_lost_ms > 0) redis_cfg->producer_lost_timeout = std::chrono::milliseconds(producer_lost_ms);
   }
 
-  // The streams are made on the server's executor: the Redis provider needs it.
-  auto make_routes = [&](const river::executor& ex) {
+  try {
+    // The server and the Redis provider share one io_context, run by `threads` threads. This is
+    // run_server's loop written out: the provider needs that io_context's executor, and must be
+    // closed while it still runs (stopping it with the provider's work pending leaks that work).
+    const unsigned threads = std::max(1u, options.threads);
+    asio::io_context io(static_cast<int>(threads));
+    std::shared_ptr<river::redis::provider> redis;
+    if (redis_cfg) redis = std::make_shared<river::redis::provider>(io.get_executor(), *redis_cfg);
+
     auto chat = river::stream<chat_input, token_chunk>().runner(
         [delay_ms](river::run_context<chat_input, token_chunk>& ctx) -> asio::awaitable<void> {
           asio::steady_timer delay(ctx.get_executor());
@@ -175,38 +186,49 @@ int main(int argc, char** argv) {
             co_await ctx.append(chunk);
           }
         });
-    // Otherwise the router's in-memory provider.
-    if (redis_cfg) chat.provider(std::make_shared<river::redis::provider>(ex, *redis_cfg));
+    if (redis) chat.provider(redis);  // otherwise the router's in-memory provider
     river::router routes;
     routes.add("chat", std::move(chat));
-    return routes;
-  };
 
-  const auto page = html_page(options.endpoint.path);
-  auto pages = [page](const river::http::request& req) -> std::optional<river::http::simple_response> {
-    const auto target = req.target();
-    const auto path = std::string_view(target.data(), target.size()).substr(0, target.find('?'));
-    if (path != "/" && path != "/index.html") return std::nullopt;
-    river::http::simple_response r;
-    r.content_type = "text/html; charset=utf-8";
-    r.body = page;
-    r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
-  };
-
-  auto on_listening = [&](const river::http::server& server) {
+    const auto page = html_page(options.endpoint.path);
+    river::http::server server(io.get_executor(), std::move(routes), options);
+    server.set_routes([page](const river::http::request& req) -> std::optional<river::http::simple_response> {
+      const auto target = req.target();
+      const auto path = std::string_view(target.data(), target.size()).substr(0, target.find('?'));
+      if (path != "/" && path != "/index.html") return std::nullopt;
+      river::http::simple_response r;
+      r.content_type = "text/html; charset=utf-8";
+      r.body = page;
+      r.headers.emplace_back("Cache-Control", "no-store");
+      return r;
+    });
+    if (auto ec = server.start()) {
+      std::cerr << "chat_server: cannot listen on " << options.address << ":" << options.port << ": "
+                << ec.message() << "\n";
+      return 1;
+    }
     if (redis_address) std::cout << describe(*redis_address, storage_id) << "\n";
     const auto ep = server.local_endpoint();
     const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     std::cout << "listening on " << (server.tls() ? "https" : "http") << "://" << host << ":" << ep.port()
               << std::endl;
-  };
 
-  try {
-    // Until SIGINT or SIGTERM, then runs in progress get 10 s to finish. Runs kept in Redis that
-    // are cancelled then end with `aborted`; a run whose process is killed outright is closed by
-    // the readers' instances ("producer lost").
-    return river::http::run_server(make_routes, options, on_listening, pages, std::chrono::seconds(10));
+    // SIGINT or SIGTERM: finish runs in progress for up to 10 s, then stop. Runs kept in Redis
+    // that are cancelled here end with `aborted`; a run whose process is killed outright is
+    // closed by the readers' instances ("producer lost").
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      server.async_shutdown(std::chrono::seconds(10), [&](boost::system::error_code) {
+        if (redis) redis->close();
+        io.stop();
+      });
+    });
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& t : pool) t.join();
+    return 0;
   } catch (const std::exception& e) {
     std::cerr << "chat_server: " << e.what() << "\n";
     return 1;

@@ -540,17 +540,9 @@ asio::awaitable<result<void>> server::shutdown(std::chrono::milliseconds grace) 
 
 int run_server(router routes, server_options options, std::function<void(const server&)> on_listening,
                route_function routes_fn, std::chrono::milliseconds grace) {
-  auto make_routes = [r = std::move(routes)](const executor&) mutable { return std::move(r); };
-  return run_server(std::move(make_routes), std::move(options), std::move(on_listening), std::move(routes_fn),
-                    grace);
-}
-
-int run_server(std::function<router(const executor&)> make_routes, server_options options,
-               std::function<void(const server&)> on_listening, route_function routes_fn,
-               std::chrono::milliseconds grace) {
   const unsigned threads = std::max(1u, options.threads);
   asio::io_context io(static_cast<int>(threads));
-  server s(io.get_executor(), make_routes(io.get_executor()), std::move(options));
+  server s(io.get_executor(), std::move(routes), std::move(options));
   if (routes_fn) s.set_routes(std::move(routes_fn));
   if (auto ec = s.start()) {
     std::cerr << "river: cannot listen on " << s.options().address << ":" << s.options().port << ": "

@@ -102,10 +102,4 @@ class server {
 int run_server(router routes, server_options options, std::function<void(const server&)> on_listening = {},
                route_function routes_fn = {}, std::chrono::milliseconds grace = std::chrono::seconds(10));
 
-/// `run_server` for a router whose streams need the server's executor, such as those kept by the
-/// Redis provider: `make_routes` is called once, with that executor, before the server starts.
-int run_server(std::function<router(const executor&)> make_routes, server_options options,
-               std::function<void(const server&)> on_listening = {}, route_function routes_fn = {},
-               std::chrono::milliseconds grace = std::chrono::seconds(10));
-
 }  // namespace river::http
