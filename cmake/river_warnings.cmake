@@ -1,25 +1,42 @@
-# Options for River's own targets (tests, examples, benchmarks) only: the exported library targets
-# carry no warning or sanitizer flags, so consumers keep theirs.
-add_library(river_project_options INTERFACE)
-target_compile_options(river_project_options INTERFACE
+# Options for River's own code only: tests, examples and benchmarks link `river_project_options`,
+# and every source file of the compiled libraries gets the same flags as a source property, so the
+# exported library targets carry no warning or sanitizer flags and consumers keep theirs.
+set(river_warning_flags
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Wnon-virtual-dtor
   -Wold-style-cast -Woverloaded-virtual -Wimplicit-fallthrough)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # GCC 12 reports false positives inside Boost.Asio's coroutine frames and std headers at -O2:
   # uninitialized members of moved-from coroutine state, and the frame's own operator delete.
-  target_compile_options(river_project_options INTERFACE
-    -Wno-maybe-uninitialized -Wno-dangling-pointer -Wno-mismatched-new-delete)
+  list(APPEND river_warning_flags -Wno-maybe-uninitialized -Wno-dangling-pointer -Wno-mismatched-new-delete)
 endif()
 if(RIVER_WARNINGS_AS_ERRORS)
-  target_compile_options(river_project_options INTERFACE -Werror)
+  list(APPEND river_warning_flags -Werror)
 endif()
+
+set(river_sanitizer_flags "")
+set(river_sanitizer_link_flags "")
 if(RIVER_SANITIZE)
-  target_compile_options(river_project_options INTERFACE
-    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-  target_link_options(river_project_options INTERFACE -fsanitize=address,undefined)
+  set(river_sanitizer_flags -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  set(river_sanitizer_link_flags -fsanitize=address,undefined)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
     # Clang 14 cannot emit -fsanitize=function checks for split coroutine frames
     # ("Cannot represent a difference across sections").
-    target_compile_options(river_project_options INTERFACE -fno-sanitize=function)
+    list(APPEND river_sanitizer_flags -fno-sanitize=function)
   endif()
 endif()
+
+add_library(river_project_options INTERFACE)
+target_compile_options(river_project_options INTERFACE ${river_warning_flags} ${river_sanitizer_flags})
+target_link_options(river_project_options INTERFACE ${river_sanitizer_link_flags})
+
+# River's sources in a library target: the project's warnings and sanitizers.
+function(river_own_sources)
+  set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS ${river_warning_flags} ${river_sanitizer_flags})
+endfunction()
+
+# Sources that are not River's (Boost compiled into a library): sanitizers only.
+function(river_sanitized_sources)
+  if(river_sanitizer_flags)
+    set_property(SOURCE ${ARGN} APPEND PROPERTY COMPILE_OPTIONS ${river_sanitizer_flags})
+  endif()
+endfunction()
