@@ -94,11 +94,8 @@ int run_server_process(int pipe_fd, unsigned threads) {
   routes.add("burst", river::stream<burst_input, std::string>().provider(provider).runner(
                           [](river::run_context<burst_input, std::string>& ctx) -> asio::awaitable<void> {
                             const std::string chunk(chunk_bytes, 'c');
-                            for (int i = 0; i < ctx.input().count; ++i) {
-                              co_await ctx.append(chunk);
-                              // Let readers and other runners in, as a real producer would.
-                              if (i % 64 == 63) co_await asio::post(ctx.get_executor(), asio::use_awaitable);
-                            }
+                            // River yields for the runner (runner_budget): no hand-made yields.
+                            for (int i = 0; i < ctx.input().count; ++i) co_await ctx.append(chunk);
                           }));
   routes.add("paced", river::stream<paced_input, std::string>().provider(provider).runner(
                           [](river::run_context<paced_input, std::string>& ctx) -> asio::awaitable<void> {
@@ -121,7 +118,6 @@ int run_server_process(int pipe_fd, unsigned threads) {
   asio::io_context io(static_cast<int>(threads));
   river::http::server_options o;
   o.port = 0;
-  o.threads = threads;
   o.max_connections = 50'000;
   river::http::server s(io.get_executor(), routes, o);
   if (auto ec = s.start()) {

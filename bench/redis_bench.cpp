@@ -127,7 +127,7 @@ double append_rate(std::uint16_t port, int runs, int total) {
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     rate = per_run * runs / secs;
     appends_per_write = static_cast<double>(p.get_stats().appends) / static_cast<double>(std::max<std::uint64_t>(1, p.get_stats().writes));
-    p.close();
+    co_await p.close();
   });
   return rate;
 }
@@ -221,8 +221,8 @@ int main(int argc, char** argv) {
     while (!done) co_await sleep_for(1ms);
     std::printf("append -> remote reader latency over %d events:  p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", samples,
                 percentile(ms, 0.5), percentile(ms, 0.99), percentile(ms, 1.0));
-    writer_side.close();
-    reader_side.close();
+    co_await writer_side.close();
+    co_await reader_side.close();
   });
 
   // 3. Connections for 1000 live readers.
@@ -257,8 +257,8 @@ int main(int argc, char** argv) {
     std::printf("1000 live readers (1000 runs) in one process:     %zu Redis connections, %zu runs followed;"
                 " last events of all 1000 runs delivered in %.1f ms\n",
                 s.connections, s.followed, ms);
-    writer_side.close();
-    reader_side.close();
+    co_await writer_side.close();
+    co_await reader_side.close();
   });
 
   ::kill(server, SIGTERM);

@@ -18,8 +18,6 @@
 #include <river/redis/provider.hpp>
 #include <river/river.hpp>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/describe/class.hpp>
 
@@ -31,8 +29,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <vector>
 
 namespace asio = boost::asio;
 
@@ -114,6 +110,7 @@ bool parse_number(std::string_view s, T& out) {
 
 int main(int argc, char** argv) {
   river::http::server_options options;
+  river::http::run_options run;
   options.address = "127.0.0.1";
   options.port = 8080;
   int delay_ms = 40;
@@ -130,7 +127,7 @@ int main(int argc, char** argv) {
     else if (arg == "--port") { if (!parse_number(value, options.port)) return bad_usage(argv[0]); }
     else if (arg == "--path") options.endpoint.path = std::string(value);
     else if (arg == "--delay-ms") { if (!parse_number(value, delay_ms) || delay_ms < 0) return bad_usage(argv[0]); }
-    else if (arg == "--threads") { if (!parse_number(value, options.threads)) return bad_usage(argv[0]); }
+    else if (arg == "--threads") { if (!parse_number(value, run.threads)) return bad_usage(argv[0]); }
     else if (arg == "--cors") options.endpoint.cors_origins.emplace_back(value);
     else if (arg == "--secret") options.endpoint.token_secret = std::string(value);
     else if (arg == "--tls-cert") options.tls_certificate_file = std::string(value);
@@ -167,70 +164,44 @@ int main(int argc, char** argv) {
     if (producer_lost_ms > 0) redis_cfg->producer_lost_timeout = std::chrono::milliseconds(producer_lost_ms);
   }
 
-  try {
-    // The server and the Redis provider share one io_context, run by `threads` threads. This is
-    // run_server's loop written out: the provider needs that io_context's executor, and must be
-    // closed while it still runs (stopping it with the provider's work pending leaks that work).
-    const unsigned threads = std::max(1u, options.threads);
-    asio::io_context io(static_cast<int>(threads));
-    std::shared_ptr<river::redis::provider> redis;
-    if (redis_cfg) redis = std::make_shared<river::redis::provider>(io.get_executor(), *redis_cfg);
-
-    auto chat = river::stream<chat_input, token_chunk>().runner(
-        [delay_ms](river::run_context<chat_input, token_chunk>& ctx) -> asio::awaitable<void> {
-          asio::steady_timer delay(ctx.get_executor());
-          for (const auto& token : chat_demo::fake_answer(ctx.input().message)) {
-            delay.expires_after(std::chrono::milliseconds(delay_ms));
-            co_await delay.async_wait(asio::use_awaitable);
-            token_chunk chunk{token};
-            co_await ctx.append(chunk);
-          }
-        });
-    if (redis) chat.provider(redis);  // otherwise the router's in-memory provider
-    river::router routes;
-    routes.add("chat", std::move(chat));
-
-    const auto page = html_page(options.endpoint.path);
-    river::http::server server(io.get_executor(), std::move(routes), options);
-    server.set_routes([page](const river::http::request& req) -> std::optional<river::http::simple_response> {
-      const auto target = req.target();
-      const auto path = std::string_view(target.data(), target.size()).substr(0, target.find('?'));
-      if (path != "/" && path != "/index.html") return std::nullopt;
-      river::http::simple_response r;
-      r.content_type = "text/html; charset=utf-8";
-      r.body = page;
-      r.headers.emplace_back("Cache-Control", "no-store");
-      return r;
-    });
-    if (auto ec = server.start()) {
-      std::cerr << "chat_server: cannot listen on " << options.address << ":" << options.port << ": "
-                << ec.message() << "\n";
-      return 1;
-    }
+  const auto page = html_page(options.endpoint.path);
+  run.routes = [page](const river::http::request& req) -> std::optional<river::http::simple_response> {
+    const auto target = req.target();
+    const auto path = std::string_view(target.data(), target.size()).substr(0, target.find('?'));
+    if (path != "/" && path != "/index.html") return std::nullopt;
+    river::http::simple_response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = page;
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  };
+  run.on_listening = [&](const river::http::server& server) {
     if (redis_address) std::cout << describe(*redis_address, storage_id) << "\n";
     const auto ep = server.local_endpoint();
     const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     std::cout << "listening on " << (server.tls() ? "https" : "http") << "://" << host << ":" << ep.port()
               << std::endl;
-
-    // SIGINT or SIGTERM: finish runs in progress for up to 10 s, then stop. Runs kept in Redis
-    // that are cancelled here end with `aborted`; a run whose process is killed outright is
-    // closed by the readers' instances ("producer lost").
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](boost::system::error_code ec, int) {
-      if (ec) return;
-      server.async_shutdown(std::chrono::seconds(10), [&](boost::system::error_code) {
-        if (redis) redis->close();
-        io.stop();
-      });
-    });
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
-    io.run();
-    for (auto& t : pool) t.join();
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "chat_server: " << e.what() << "\n";
-    return 1;
-  }
+  };
+  // SIGINT or SIGTERM: runs in progress get 10 s to finish, then stop. Runs kept in Redis that are
+  // cancelled then end with `aborted`; a run whose process is killed outright is closed by the
+  // readers' instances ("producer lost").
+  return river::http::run_server(
+      [&](const river::executor& ex) {
+        auto chat = river::stream<chat_input, token_chunk>().runner(
+            [delay_ms](river::run_context<chat_input, token_chunk>& ctx) -> asio::awaitable<void> {
+              asio::steady_timer delay(ctx.get_executor());
+              for (const auto& token : chat_demo::fake_answer(ctx.input().message)) {
+                delay.expires_after(std::chrono::milliseconds(delay_ms));
+                co_await delay.async_wait(asio::use_awaitable);
+                token_chunk chunk{token};
+                co_await ctx.append(chunk);
+              }
+            });
+        // Without --redis: the router's in-memory provider.
+        if (redis_cfg) chat.provider(std::make_shared<river::redis::provider>(ex, *redis_cfg));
+        river::router routes;
+        routes.add("chat", std::move(chat));
+        return routes;
+      },
+      options, std::move(run));
 }

@@ -21,6 +21,9 @@ struct caller_options {
   /// Checks a token's signature; `false` refuses the token (`errc::token_signature_mismatch`).
   /// Empty: signatures are not checked.
   std::function<bool(const resumption_token&)> verify_token;
+  /// How long a runner may go on without suspending before River suspends it once (fairness
+  /// towards the readers and runs that share its thread; see `runner_budget`).
+  runner_budget budget;
 };
 
 /// Counters of a caller's runs, for metrics.
@@ -76,8 +79,8 @@ class caller {
       if (options_.sign_token) options_.sign_token(t);
       token = encode_token(t);
     }
-    auto core = std::make_shared<detail::run_core>(asio::make_strand(ex_), run_id, std::string(p->storage_id()),
-                                                   stream_name, std::move(metadata), registry_);
+    auto core = std::make_shared<detail::run_core>(detail::make_strand(ex_), run_id, std::string(p->storage_id()),
+                                                   stream_name, std::move(metadata), registry_, options_.budget);
     std::function<void()> on_cancel_request = [weak = std::weak_ptr<detail::run_core>(core)] {
       if (auto c = weak.lock()) c->request_cancel();
     };

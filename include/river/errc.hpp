@@ -46,6 +46,8 @@ enum class errc {
   operation_in_progress,
   /// The object was used after it was closed or moved from.
   not_open,
+  /// A chunk given as JSON text (`json_text`) that is not valid JSON.
+  invalid_chunk,
 };
 
 namespace detail {
@@ -72,6 +74,7 @@ class river_category final : public boost::system::error_category {
       case errc::invalid_position: return "invalid resume position";
       case errc::run_closed: return "run already ended";
       case errc::run_already_finished: return "run already finished";
+      case errc::invalid_chunk: return "chunk is not valid JSON";
       case errc::capacity_exceeded: return "provider capacity exceeded";
       case errc::run_too_large: return "run log too large";
       case errc::storage_failure: return "storage failure";

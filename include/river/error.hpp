@@ -56,6 +56,7 @@ inline error_type error_type_of(const error_code& code) noexcept {
     case errc::run_too_large:
     case errc::storage_failure: return error_type::storage;
     case errc::run_closed:
+    case errc::invalid_chunk:
     case errc::malformed_event: return error_type::stream;
     default: return error_type::internal;
   }

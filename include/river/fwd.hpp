@@ -28,6 +28,9 @@ class basic_event_reader;
 using event_reader = basic_event_reader<nlohmann::json>;
 class caller;
 struct caller_options;
+struct runner_budget;
+class json_text;
+class invalid_field;
 
 namespace memory {
 struct config;

@@ -34,6 +34,12 @@ namespace river {
 struct record_view {
   std::string_view position;
   std::string_view data;
+  /// The record's bytes on an event stream, `data: DATA\n\nid: POSITION\n\n`, when the provider
+  /// keeps them (River's providers write each record's frame once, when it is stored, with
+  /// `detail::write_frame`; `position` and `data` then view into it). Adapters write frames as
+  /// they are, and consecutive frames that are adjacent in memory in one piece. Empty when the
+  /// provider keeps no frames: adapters then format the record themselves.
+  std::string_view frame;
 };
 
 /// What a `log_reader::read` found.
@@ -53,9 +59,11 @@ class log_writer {
   /// `last` marks the closing record: afterwards the log refuses appends (`errc::run_closed`)
   /// and readers end after reading it. Records are stored in the order of the calls: a call is
   /// made when the returned awaitable starts, so River never needs to wait for one append before
-  /// making the next. A writer destroyed before its last record must close the log so that
-  /// readers do not wait forever (the memory provider appends a fatal error).
-  virtual asio::awaitable<result<std::string>> append(std::string data, bool last) = 0;
+  /// making the next. `data` is valid until the operation first suspends (River reuses its
+  /// buffer): a provider copies what it keeps before its first `co_await`. A writer destroyed
+  /// before its last record must close the log so that readers do not wait forever (the memory
+  /// provider appends a fatal error).
+  virtual asio::awaitable<result<std::string>> append(std::string_view data, bool last) = 0;
 };
 
 /// Reads one run log from a position onwards. One reader has one user at a time.
@@ -70,6 +78,17 @@ class log_reader {
   /// total) completes it with `asio::error::operation_aborted` and moves past nothing.
   virtual asio::awaitable<result<read_status>> read(std::vector<record_view>& out, std::size_t max,
                                                     std::chrono::steady_clock::time_point deadline) = 0;
+
+  /// `read` without waiting: adds at most `max` records that are ready now and returns
+  /// `read_status::records`, `read_status::end`, or `read_status::idle` when `read` would wait.
+  /// It never fails (failures are `read`'s to report) and costs no coroutine, so an adapter that
+  /// forwards records as they come polls first and reads only to wait. The default finds
+  /// nothing ready, which sends every caller to `read`.
+  virtual read_status poll(std::vector<record_view>& out, std::size_t max) {
+    (void)out;
+    (void)max;
+    return read_status::idle;
+  }
 };
 
 /// The writer of a new run log, and a reader of it from its start (for whoever started the run,
@@ -107,6 +126,11 @@ class provider {
   /// Asks a run to stop, wherever it executes. Errors: `errc::run_not_found`,
   /// `errc::run_already_finished`.
   virtual asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) = 0;
+
+  /// Releases what the provider holds open (connections, background work), at shutdown: a server
+  /// calls it for every provider of its router once its streams have ended, while its executor
+  /// still runs. Afterwards operations may fail. The default does nothing.
+  virtual asio::awaitable<void> close() { co_return; }
 };
 
 }  // namespace river

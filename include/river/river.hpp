@@ -7,6 +7,8 @@
 #include <river/error.hpp>
 #include <river/event.hpp>
 #include <river/event_reader.hpp>
+#include <river/invalid_field.hpp>
+#include <river/json_text.hpp>
 #include <river/memory/provider.hpp>
 #include <river/provider.hpp>
 #include <river/request_metadata.hpp>

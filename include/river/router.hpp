@@ -3,6 +3,7 @@
 #include <river/detail/stream_entry.hpp>
 #include <river/memory/provider.hpp>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,16 @@ class router {
   }
 
   std::size_t size() const noexcept { return streams_.size(); }
+
+  /// The providers of the router's streams, each once.
+  std::vector<std::shared_ptr<provider>> providers() const {
+    std::vector<std::shared_ptr<provider>> out;
+    for (const auto& [_, entry] : streams_) {
+      const auto& p = entry->get_provider();
+      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    }
+    return out;
+  }
 
   /// The in-memory provider that streams without their own provider use.
   const std::shared_ptr<provider>& default_provider() {

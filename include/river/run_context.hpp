@@ -1,7 +1,8 @@
 #pragma once
 
-#include <river/detail/json_text.hpp>
+#include <river/detail/json_validator.hpp>
 #include <river/detail/run_core.hpp>
+#include <river/json_text.hpp>
 
 #include <memory>
 #include <string>
@@ -49,34 +50,51 @@ class run_context {
   /// The run's strand, on which the runner executes.
   executor_type get_executor() const noexcept { return core_->strand(); }
 
-  /// Appends a chunk event.
+  /// Appends a chunk event. The chunk is written straight into the run's event buffer (see
+  /// `detail::write_json` for how each type is written: types described with
+  /// `BOOST_DESCRIBE_STRUCT` member by member, others through their nlohmann_json conversion).
+  ///
+  /// A runner whose appends complete without suspending (the in-memory provider stores at once)
+  /// is suspended after a bounded budget (`caller_options::budget`), so that a tight loop of
+  /// appends never starves the readers and runs that share its thread.
   asio::awaitable<void> append(const Chunk& chunk) {
-    std::string json(R"({"type":"chunk","chunk":)");
-    if constexpr (std::is_same_v<Chunk, nlohmann::json>)
-      detail::append_json_value(json, chunk);
-    else if constexpr (std::is_convertible_v<const Chunk&, std::string_view>)
-      detail::append_json_string(json, std::string_view(chunk));
-    else
-      detail::append_json_value(json, nlohmann::json(chunk));
-    json.push_back('}');
-    return core_->append(std::move(json), event_kind::chunk);
+    return core_->append(event_kind::chunk, [&chunk](std::string& out) { detail::append_chunk_event(out, chunk); });
+  }
+
+  /// Appends a chunk that is already JSON text, as it is, after checking that it is valid JSON;
+  /// text that is not is refused with `errc::invalid_chunk` (thrown) and nothing is stored.
+  asio::awaitable<void> append(json_text chunk)
+    requires(!std::is_same_v<Chunk, json_text>)
+  {
+    return append_text(chunk);
   }
 
   /// Appends a `stream_error` event: a failure the run survives.
   asio::awaitable<void> append_error(river::error e) {
-    return core_->append(to_json_text(event{events::error{std::move(e)}, {}}), event_kind::error);
+    return core_->append(event_kind::error,
+                         [e = std::move(e)](std::string& out) { detail::append_error_event(out, false, e); });
   }
 
   /// Appends a `stream_fatal_error` event, which ends the run.
   asio::awaitable<void> fail(river::error e) {
-    return core_->append(to_json_text(event{events::fatal_error{std::move(e)}, {}}), event_kind::fatal_error);
+    return core_->append(event_kind::fatal_error,
+                         [e = std::move(e)](std::string& out) { detail::append_error_event(out, true, e); });
   }
 
   /// Appends the `stream_end` event, which ends the run. A runner that returns without a
   /// terminal event gets this one.
-  asio::awaitable<void> close() { return core_->append(core_->end_json(), event_kind::end); }
+  asio::awaitable<void> close() {
+    return core_->append(event_kind::end, [core = core_.get()](std::string& out) { core->write_end(out); });
+  }
 
  private:
+  asio::awaitable<void> append_text(json_text chunk) {
+    if (!detail::is_valid_json(chunk.text()))
+      throw boost::system::system_error(make_error_code(errc::invalid_chunk),
+                                        "The chunk is not valid JSON; nothing was stored");
+    co_await core_->append(event_kind::chunk, [chunk](std::string& out) { detail::append_chunk_event(out, chunk); });
+  }
+
   std::shared_ptr<detail::run_core> core_;
   Input input_;
 };

@@ -2,6 +2,7 @@
 // metrics text. Everything that does not depend on the connection's stream type lives here.
 
 #include <river/http/handler.hpp>
+#include <river/detail/record_frame.hpp>
 #include <river/http/detail/sse_writer.hpp>
 #include <river/http/status.hpp>
 #include <river/http/token_signing.hpp>
@@ -108,6 +109,14 @@ struct open_stream {
   bool waiting = false;              // on ex only
   bool stop = false;                 // on ex only
 };
+
+// Drops the first `n` bytes of a buffer sequence.
+void consume_buffers(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+  auto it = buffers.begin();
+  while (it != buffers.end() && n >= it->size()) n -= (it++)->size();
+  buffers.erase(buffers.begin(), it);
+  if (n > 0 && !buffers.empty()) buffers.front() += n;
+}
 
 bool acceptable_content_type(std::string_view value) {
   if (value.empty()) return true;
@@ -453,7 +462,9 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
   const std::size_t max_batch = std::max<std::size_t>(opts.max_batch_events, 1);
 
   std::vector<record_view> batch;
-  std::string body, size_line;
+  std::vector<asio::const_buffer> buffers;
+  std::string body;       // what is not a stored frame: records of providers without frames, errors
+  std::string size_line;  // the chunk's size line
   bool head_sent = false;
   // The first read only polls: a resumed run that is idle must still get its headers now.
   auto deadline = clock::now();
@@ -463,14 +474,19 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
     body.clear();
     batch.clear();
     if (!ended) {
-      st->waiting = true;
-      auto status = co_await log->read(batch, max_batch, deadline);
-      st->waiting = false;
+      // What is ready goes out at once; the coroutine read only waits.
+      result<read_status> status = log->poll(batch, max_batch);
+      if (*status == read_status::idle) {
+        st->waiting = true;
+        status = co_await log->read(batch, max_batch, deadline);
+        st->waiting = false;
+      }
       if (!status) {
         if (!st->stop) {
           // The provider failed while reading: tell the client why, then end the response.
-          river::events::fatal_error fatal{status.error()};
-          body.append("data: ").append(to_json_text(river::event{fatal, {}})).append("\n\n");
+          body.append(river::detail::frame_data_prefix);
+          river::detail::append_error_event(body, true, status.error());
+          body.append(river::detail::frame_suffix);
         }
         ended = true;
       } else if (*status == read_status::end) {
@@ -485,29 +501,60 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
       if (ec) co_return connection_action::close;
       co_return chunked ? connection_action::keep_alive : connection_action::close;
     }
-    for (const auto& rec : batch) detail::append_sse_event(body, rec.position, rec.data);
+    // The records' frames as they are stored, adjacent ones in one piece; a provider that keeps
+    // no frames gets its records formatted here.
+    const bool framed = std::all_of(batch.begin(), batch.end(), [](const record_view& r) { return !r.frame.empty(); });
+    if (!framed) {
+      std::string formatted;
+      for (const auto& rec : batch) river::detail::append_frame(formatted, rec.position, rec.data);
+      body.insert(0, formatted);
+    }
     if (idle && head_sent) {
       body.append(detail::sse_keep_alive);
       counters.heartbeats_total.fetch_add(1, std::memory_order_relaxed);
     }
-    asio::const_buffer buffers[5];
-    std::size_t n = 0;
-    if (!head_sent) buffers[n++] = asio::buffer(head);
-    if (!body.empty()) {
-      if (chunked) {
-        size_line.clear();
-        detail::append_chunk_size(size_line, body.size());
-        buffers[n++] = asio::buffer(size_line);
-        buffers[n++] = asio::buffer(body);
-        buffers[n++] = asio::buffer(crlf.data(), crlf.size());
-      } else {
-        buffers[n++] = asio::buffer(body);
+    buffers.clear();
+    if (!head_sent) buffers.push_back(asio::buffer(head));
+    const auto size_at = buffers.size();
+    std::size_t payload = 0;
+    if (chunked) buffers.emplace_back();  // the size line, once the size is known
+    if (framed) {
+      for (const auto& rec : batch) {
+        payload += rec.frame.size();
+        auto& last = buffers.back();
+        if (buffers.size() > size_at + (chunked ? 1u : 0u) &&
+            static_cast<const char*>(last.data()) + last.size() == rec.frame.data())
+          last = asio::const_buffer(last.data(), last.size() + rec.frame.size());
+        else
+          buffers.push_back(asio::buffer(rec.frame.data(), rec.frame.size()));
       }
     }
-    if (ended && chunked) buffers[n++] = asio::buffer(last_chunk.data(), last_chunk.size());
-    if (n != 0) {
-      auto ec = co_await write(out, std::span<const asio::const_buffer>(buffers, n));
+    if (!body.empty()) {
+      payload += body.size();
+      buffers.push_back(asio::buffer(body));
+    }
+    if (chunked) {
+      if (payload == 0) {
+        buffers.erase(buffers.begin() + static_cast<std::ptrdiff_t>(size_at));
+      } else {
+        size_line.clear();
+        detail::append_chunk_size(size_line, payload);
+        buffers[size_at] = asio::buffer(size_line);
+        buffers.push_back(asio::buffer(crlf.data(), crlf.size()));
+      }
+      if (ended) buffers.push_back(asio::buffer(last_chunk.data(), last_chunk.size()));
+    }
+    if (!buffers.empty()) {
+      // What the connection takes at once is written without an operation; the rest waits.
+      const auto total = asio::buffer_size(buffers);
+      error_code ec;
+      const auto now_written = out.try_write(buffers, ec);
+      if (!ec && now_written < total) {
+        consume_buffers(buffers, now_written);
+        ec = co_await out.write(buffers);
+      }
       if (ec) co_return connection_action::close;
+      counters.bytes_sent_total.fetch_add(total, std::memory_order_relaxed);
       head_sent = true;
       counters.events_sent_total.fetch_add(batch.size(), std::memory_order_relaxed);
     }
@@ -517,6 +564,7 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
     if (idle) {
       // An idle stream keeps little: give back what a burst made the buffers grow to.
       batch.shrink_to_fit();
+      buffers.shrink_to_fit();
       body.shrink_to_fit();
     }
   }

@@ -6,6 +6,8 @@
 
 #include "common.hpp"
 
+#include <river/detail/strand.hpp>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -137,6 +139,19 @@ class connection_writer final : public detail::response_writer {
     co_return ec;
   }
 
+  std::size_t try_write(std::span<const asio::const_buffer> buffers, error_code& ec) override {
+    ec = {};
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      // The socket is in non-blocking mode: this takes what fits in its send buffer now.
+      const auto n = c_.stream.write_some(buffers, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+      return n;
+    } else {
+      (void)buffers;
+      return 0;
+    }
+  }
+
  private:
   connection<Stream>& c_;
   std::chrono::milliseconds timeout_;
@@ -173,7 +188,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         opts(std::move(options_in)),
         caller_(ex, std::move(router_in), signed_tokens(opts.endpoint.token_secret)),
         handler_(caller_, opts.endpoint),
-        acceptor(asio::make_strand(ex)) {
+        acceptor(river::detail::make_strand(ex)) {
     if (!opts.tls_certificate_file.empty() || !opts.tls_private_key_file.empty()) {
       try {
         tls_context.emplace(ssl::context::tls_server);
@@ -220,7 +235,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
-      tcp::socket socket(asio::make_strand(ex));
+      tcp::socket socket(river::detail::make_strand(ex));
       auto [ec] = co_await acceptor.async_accept(socket, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
@@ -232,6 +247,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       counters().connections_total.fetch_add(1, std::memory_order_relaxed);
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
+      // Responses are first written without waiting (connection_writer::try_write).
+      socket.non_blocking(true, ignored);
       {
         std::unique_lock lk(mutex);
         if (stopping || connections.size() >= opts.max_connections) {
@@ -485,6 +502,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     for (auto& c : live_connections()) c->abort();
     until = clock::now() + std::chrono::seconds(2);
     while (connection_count() > 0 && clock::now() < until) co_await pause(step);
+    // Nothing reads or writes any more: the providers may let go of their storage.
+    for (auto& p : caller_.routes().providers()) co_await p->close();
     co_return result<void>();
   }
 };
@@ -538,22 +557,37 @@ asio::awaitable<result<void>> server::shutdown(std::chrono::milliseconds grace) 
   co_return r;
 }
 
-int run_server(router routes, server_options options, std::function<void(const server&)> on_listening,
-               route_function routes_fn, std::chrono::milliseconds grace) {
-  const unsigned threads = std::max(1u, options.threads);
+int run_server(router routes, server_options options, run_options run) {
+  auto make_routes = [r = std::move(routes)](const executor&) mutable { return std::move(r); };
+  return run_server(router_factory(std::move(make_routes)), std::move(options), std::move(run));
+}
+
+int run_server(router_factory make_routes, server_options options, run_options run) {
+  const unsigned threads = std::max(1u, run.threads);
   asio::io_context io(static_cast<int>(threads));
-  server s(io.get_executor(), std::move(routes), std::move(options));
-  if (routes_fn) s.set_routes(std::move(routes_fn));
-  if (auto ec = s.start()) {
-    std::cerr << "river: cannot listen on " << s.options().address << ":" << s.options().port << ": "
-              << ec.message() << "\n";
+  std::optional<server> s;
+  try {
+    s.emplace(io.get_executor(), make_routes(io.get_executor()), std::move(options));
+  } catch (const std::exception& e) {
+    std::cerr << "river: cannot build the server: " << e.what() << "\n";
     return 1;
   }
-  if (on_listening) on_listening(s);
+  if (run.routes) s->set_routes(std::move(run.routes));
+  if (auto ec = s->start()) {
+    std::cerr << "river: cannot listen on " << s->options().address << ":" << s->options().port << ": "
+              << ec.message() << "\n";
+    // Providers may hold connections: close them while the io_context runs.
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      for (auto& p : s->get_caller().routes().providers()) co_await p->close();
+    }, asio::detached);
+    io.run();
+    return 1;
+  }
+  if (run.on_listening) run.on_listening(*s);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](error_code ec, int) {
     if (ec) return;
-    s.async_shutdown(grace, [&](error_code) { io.stop(); });
+    s->async_shutdown(run.grace, [&](error_code) { io.stop(); });
   });
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });

@@ -4,6 +4,8 @@
 #include <river/redis/connection.hpp>
 #include <river/redis/detail/resp.hpp>
 
+#include <river/detail/strand.hpp>
+
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -48,7 +50,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
   // One established connection: its socket and the timer that wakes its writer.
   struct session {
-    explicit session(const asio::strand<executor>& s) : socket(s), wake(s), watchdog(s) {}
+    explicit session(const executor& s) : socket(s), wake(s), watchdog(s) {}
     asio::generic::stream_protocol::socket socket;
     asio::steady_timer wake;
     asio::steady_timer watchdog;  // the response timeout
@@ -60,11 +62,11 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   enum class state { idle, connecting, connected, backoff, closed };
 
   impl(executor ex, connection_config c, address a)
-      : ex_(std::move(ex)), strand_(asio::make_strand(ex_)), cfg_(std::move(c)), addr_(std::move(a)),
+      : ex_(std::move(ex)), strand_(river::detail::make_strand(ex_)), cfg_(std::move(c)), addr_(std::move(a)),
         backoff_timer_(strand_) {}
 
   executor ex_;
-  asio::strand<executor> strand_;
+  executor strand_;  // a strand
   const connection_config cfg_;
   const address addr_;
 

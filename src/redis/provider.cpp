@@ -5,6 +5,9 @@
 #include <river/redis/detail/stream_entry.hpp>
 #include <river/redis/provider.hpp>
 
+#include <river/detail/event_writer.hpp>
+#include <river/detail/json_validator.hpp>
+#include <river/detail/strand.hpp>
 #include <river/detail/wakeup.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -86,14 +89,9 @@ return 'sent'
 )lua";
 
 std::string error_event(std::string_view kind, const std::string& message, const nlohmann::json& context) {
-  nlohmann::json err = {{"__name__", "RiverError"}, {"message", message}, {"type", "stream"},
-                        {"cause", nullptr},         {"context", context}};
-  std::string out = R"({"type":"special","special":{"RIVER_SPECIAL_TYPE_KEY":")";
-  out += kind;
-  out += R"(","error":)";
-  out += err.dump();
-  out += "}}";
-  return out;
+  return river::detail::event_text([&](std::string& out) {
+    river::detail::append_error_event(out, kind == "stream_fatal_error", river::error(message, error_type::stream, context));
+  });
 }
 
 std::string producer_lost_json() {
@@ -149,7 +147,7 @@ decoded_entry decode_entry(stream_entry&& e, const std::string& key) {
   d.id = entry_id::parse(e.id).value_or(entry_id{});
   d.id_text = std::move(e.id);
   if (!e.fields.empty() && e.fields[0].first == "item") {
-    if (nlohmann::json::accept(e.fields[0].second)) {
+    if (river::detail::is_valid_json(e.fields[0].second)) {
       d.type = decoded_entry::kind::item;
       d.data = std::move(e.fields[0].second);
       return d;
@@ -206,9 +204,9 @@ struct local_run {
 
 struct subscriber {
   subscriber(const executor& ex, connection_config cfg, std::string control_key)
-      : conn(ex, std::move(cfg)), strand(asio::make_strand(ex)), control(std::move(control_key)) {}
+      : conn(ex, std::move(cfg)), strand(river::detail::make_strand(ex)), control(std::move(control_key)) {}
   connection conn;
-  asio::strand<executor> strand;
+  executor strand;  // a strand
   const std::string control;
   entry_id control_last;                                     // subscriber's strand only
   std::unordered_map<std::string, std::shared_ptr<feed>> feeds;  // guarded by the state's mutex
@@ -218,7 +216,7 @@ struct subscriber {
 
 struct provider_state : std::enable_shared_from_this<provider_state> {
   provider_state(executor e, config c)
-      : ex(std::move(e)), cfg(std::move(c)), instance(random_hex(16)), strand(asio::make_strand(ex)),
+      : ex(std::move(e)), cfg(std::move(c)), instance(random_hex(16)), strand(river::detail::make_strand(ex)),
         cmd(ex, connection_for(cfg, "river-cmd")), maintenance(strand) {
     lease = cfg.lease.count() > 0 ? cfg.lease : cfg.producer_lost_timeout / 2;
     lease = std::max(lease, std::chrono::milliseconds(30));
@@ -244,7 +242,7 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   const config cfg;
   const std::string instance;
   std::chrono::milliseconds lease{}, check_every{};
-  asio::strand<executor> strand;
+  executor strand;  // a strand
   connection cmd;
   std::vector<std::unique_ptr<subscriber>> subs;
   asio::steady_timer maintenance;
@@ -598,12 +596,11 @@ class writer final : public log_writer {
     auto fatal = run_->lost ? error_event("stream_fatal_error",
                                           "Redis was unreachable for longer than the outage limit; the run was stopped",
                                           nlohmann::json::object())
-                            : error_event("stream_fatal_error", "Run ended without a terminal event",
-                                          nlohmann::json::object());
+                            : river::detail::abandoned_run_json();
     asio::co_spawn(st_->strand, provider_state::close_abandoned(st_, run_, std::move(fatal)), asio::detached);
   }
 
-  asio::awaitable<result<std::string>> append(std::string data, bool last) override {
+  asio::awaitable<result<std::string>> append(std::string_view data, bool last) override {
     if (run_->closed) co_return river::error::from_code(errc::run_closed, "The run has already ended");
     if (run_->lost)
       co_return storage_error("The run was stopped: its lease in Redis was lost or Redis was away too long");
@@ -698,7 +695,9 @@ class reader final : public log_reader {
         if (st == feed_state::records && (!owned_.empty() || ended_)) co_return emit(out);
         if (st == feed_state::waiting) {
           if (clock_type::now() >= deadline) co_return read_status::idle;
-          if (auto ec = co_await wake_.wait(deadline)) co_return river::error::from_code(ec, "read cancelled");
+          auto [ec] = co_await wake_.wait(deadline);
+          if (river::detail::wakeup::cancelled(ec, co_await asio::this_coro::cancellation_state))
+            co_return river::error::from_code(asio::error::operation_aborted, "read cancelled");
           continue;
         }
       }
@@ -772,7 +771,7 @@ class reader final : public log_reader {
 
   read_status emit(std::vector<record_view>& out) {
     if (owned_.empty()) return ended_ ? read_status::end : read_status::idle;
-    for (auto& r : owned_) out.push_back({r.position, r.data});
+    for (auto& r : owned_) out.push_back({r.position, r.data, {}});
     return read_status::records;
   }
 
@@ -802,7 +801,10 @@ provider::provider(executor ex, config cfg) {
 
 provider::~provider() { state_->close(); }
 
-void provider::close() { state_->close(); }
+asio::awaitable<void> provider::close() {
+  state_->close();
+  co_return;
+}
 
 std::string_view provider::storage_id() const noexcept { return state_->cfg.storage_id; }
 std::string_view provider::instance_id() const noexcept { return state_->instance; }

@@ -41,7 +41,7 @@ class scripted_log final : public river::log_reader {
       s_->served.push_back(std::move(s_->pending.front()));
       s_->pending.pop_front();
     }
-    for (auto& [pos, data] : s_->served) out.push_back({pos, data});
+    for (auto& [pos, data] : s_->served) out.push_back({pos, data, {}});
     co_return river::read_status::records;
   }
 

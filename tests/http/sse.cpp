@@ -1,6 +1,7 @@
 // The event-stream bytes River writes, and how the two kinds of clients read them.
 
 #include <river/http/detail/sse_writer.hpp>
+#include <river/detail/record_frame.hpp>
 
 #include "http/server_fixture.hpp"
 
@@ -31,17 +32,17 @@ std::vector<json> parse_incrementally(const std::string& body, std::size_t cut) 
 
 TEST_CASE("an event is a data message, then an id-only message", "[http][sse]") {
   std::string out;
-  sse::append_sse_event(out, "7", R"({"type":"chunk","chunk":"hi"})");
+  river::detail::append_frame(out, "7", R"({"type":"chunk","chunk":"hi"})");
   CHECK(out == "data: {\"type\":\"chunk\",\"chunk\":\"hi\"}\n\nid: 7\n\n");
   const auto first = out.size();
-  sse::append_sse_event(out, "1732450000000-3", R"({"type":"aborted"})");
+  river::detail::append_frame(out, "1732450000000-3", R"({"type":"aborted"})");
   CHECK(out.substr(first) == "data: {\"type\":\"aborted\"}\n\nid: 1732450000000-3\n\n");
   CHECK(sse::sse_keep_alive == ": keep-alive\n\n");
 }
 
 TEST_CASE("line breaks in stored JSON become spaces, which keeps the JSON and the message whole", "[http][sse]") {
   std::string out;
-  sse::append_sse_event(out, "2", "{\n  \"type\": \"chunk\",\r\n  \"chunk\": 1\n}");
+  river::detail::append_frame(out, "2", "{\n  \"type\": \"chunk\",\r\n  \"chunk\": 1\n}");
   CHECK(out == "data: {   \"type\": \"chunk\",    \"chunk\": 1 }\n\nid: 2\n\n");
   auto ts = parse_like_river_client(out);
   REQUIRE(ts.size() == 1);

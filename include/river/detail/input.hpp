@@ -5,6 +5,7 @@
 // for types described with Boost.Describe every member is checked by name first.
 
 #include <river/error.hpp>
+#include <river/invalid_field.hpp>
 
 #include <boost/describe/members.hpp>
 #include <boost/mp11/algorithm.hpp>
@@ -24,6 +25,12 @@ inline std::string strip_json_exception_prefix(const char* what) {
   std::string s(what);
   if (auto p = s.find("] "); p != std::string::npos && s.rfind("[json.exception.", 0) == 0) s.erase(0, p + 2);
   return s;
+}
+
+inline std::string join_field(const std::string& path, const std::string& field) {
+  if (path.empty()) return field;
+  if (field.empty()) return path;
+  return path + "." + field;
 }
 
 inline error input_field_error(const std::string& field, std::string reason) {
@@ -47,6 +54,8 @@ std::optional<error> check_described_members(const nlohmann::json& j, const std:
     } else if constexpr (json_decodable<M>) {
       try {
         (void)it->template get<M>();
+      } catch (const invalid_field& e) {
+        found = input_field_error(join_field(field, e.field()), e.reason());
       } catch (const nlohmann::json::exception& e) {
         found = input_field_error(field, strip_json_exception_prefix(e.what()));
       } catch (const std::exception& e) {
@@ -69,6 +78,8 @@ result<Input> decode_input(const nlohmann::json& j) {
     }
     try {
       return j.template get<Input>();
+    } catch (const invalid_field& e) {
+      return input_field_error(e.field(), e.reason());
     } catch (const nlohmann::json::exception& e) {
       if (std::is_class_v<Input> && !j.is_object())
         return input_field_error("", std::string("must be a JSON object, but is ") + j.type_name());

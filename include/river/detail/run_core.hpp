@@ -3,16 +3,19 @@
 // The non-template state of one run: its log writer, its strand, the terminal flag that refuses
 // appends after the last event, and cancellation. Typed run contexts are thin views of it.
 
+#include <river/detail/event_writer.hpp>
+#include <river/detail/strand.hpp>
 #include <river/event.hpp>
 #include <river/provider.hpp>
 #include <river/request_metadata.hpp>
+#include <river/runner_budget.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -63,18 +66,20 @@ class run_registry {
 
 class run_core : public std::enable_shared_from_this<run_core> {
  public:
-  using strand_type = asio::strand<executor>;
+  using strand_type = executor;  // a strand (detail/strand.hpp)
   using clock = std::chrono::steady_clock;
 
   run_core(strand_type strand, std::string run_id, std::string storage_id, std::string stream_name,
-           request_metadata metadata, std::shared_ptr<run_registry> registry)
+           request_metadata metadata, std::shared_ptr<run_registry> registry, runner_budget budget = {})
       : strand_(std::move(strand)),
         run_id_(std::move(run_id)),
         storage_id_(std::move(storage_id)),
         stream_name_(std::move(stream_name)),
         metadata_(std::move(metadata)),
         registry_(std::move(registry)),
-        started_at_(clock::now()) {}
+        budget_(budget),
+        started_at_(clock::now()),
+        streak_started_(started_at_) {}
 
   const strand_type& strand() const noexcept { return strand_; }
   const std::string& run_id() const noexcept { return run_id_; }
@@ -90,36 +95,66 @@ class run_core : public std::enable_shared_from_this<run_core> {
   /// Appends one event's JSON and returns the provider's refusal, or `errc::run_closed` after
   /// the terminal event (nothing is stored then). Call on the strand.
   asio::awaitable<result<void>> try_append(std::string json, event_kind kind) {
-    if (terminal_)
-      return closed_result();
+    if (terminal_) co_return closed_error();
     if (is_terminal(kind)) terminal_ = true;
-    return store(std::move(json), kind);
+    auto stored = co_await writer_->append(json, is_terminal(kind));
+    if (auto e = settle(stored, kind)) co_return std::move(*e);
+    co_return result<void>{};
   }
 
-  /// `try_append` for runners: failures are thrown as `boost::system::system_error`.
-  asio::awaitable<void> append(std::string json, event_kind kind) {
-    if (terminal_)
-      throw boost::system::system_error(make_error_code(errc::run_closed),
-                                        "The run has already ended; nothing was stored");
-    if (is_terminal(kind)) terminal_ = true;
-    return store_or_throw(std::move(json), kind);
+  /// The runner's append: `write(std::string&)` appends the event's JSON to the run's own buffer
+  /// (reused, so an event costs no allocation), which goes to the provider. Failures are thrown
+  /// as `boost::system::system_error`. A runner whose appends do not suspend is suspended once
+  /// its `runner_budget` is spent, so that the readers and runs sharing its thread are served.
+  ///
+  /// After the terminal event it throws `errc::run_closed` at once, when called (not when
+  /// awaited): after a cancel the runner's coroutine is cancelled too, and Asio would throw
+  /// `operation_aborted` at the `co_await` instead of telling the runner why.
+  template <class Write>
+  asio::awaitable<void> append(event_kind kind, Write write) {
+    if (terminal_) throw boost::system::system_error(closed_error().code, closed_error().message);
+    return store_buffered(kind, std::move(write));
   }
 
+ private:
+  template <class Write>
+  asio::awaitable<void> store_buffered(event_kind kind, Write write) {
+    if (terminal_) throw boost::system::system_error(closed_error().code, closed_error().message);
+    buffer_.clear();
+    write(buffer_);
+    if (is_terminal(kind)) terminal_ = true;
+    auto stored = co_await writer_->append(buffer_, is_terminal(kind));
+    if (auto e = settle(stored, kind)) throw boost::system::system_error(e->code, e->message);
+    // Fair runners. Asio marks the coroutine's thread of execution each time it suspends; a
+    // runner that has not suspended for `budget_.appends` appends or `budget_.time` yields to the
+    // strand's queue once, behind whatever became ready meanwhile (its readers among them).
+    bool& suspended = co_await asio::detail::awaitable_thread_has_context_switched{};
+    const auto now = clock::now();
+    if (suspended) {
+      suspended = false;
+      streak_appends_ = 0;
+      streak_started_ = now;
+    }
+    if (++streak_appends_ >= budget_.appends || now - streak_started_ >= budget_.time)
+      co_await asio::post(strand_, asio::use_awaitable);
+  }
+
+ public:
   /// The `stream_end` event for this run as it is now.
-  std::string end_json() const {
-    events::end e;
-    e.total_chunks = chunks_;
-    e.total_time_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started_at_).count());
-    return to_json_text(event{e, {}});
+  void write_end(std::string& out) const {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started_at_).count();
+    append_end_event(out, chunks_, static_cast<std::uint64_t>(ms));
   }
 
   /// Called on the strand when the runner's coroutine is over, with what escaped it.
   asio::awaitable<void> runner_done(std::exception_ptr escaped) {
     if (!terminal_) {
-      // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
+      std::string json;
+      if (escaped)
+        append_error_event(json, true, runner_failure(escaped));
+      else
+        write_end(json);
       const auto kind = escaped ? event_kind::fatal_error : event_kind::end;
-      auto json = escaped ? to_json_text(event{events::fatal_error{runner_failure(escaped)}, {}}) : end_json();
       // A refusal leaves the log open; the provider closes it when the writer goes away.
       (void)co_await try_append(std::move(json), kind);
     }
@@ -159,28 +194,22 @@ class run_core : public std::enable_shared_from_this<run_core> {
     return kind == event_kind::fatal_error || kind == event_kind::end || kind == event_kind::aborted;
   }
 
-  static asio::awaitable<result<void>> closed_result() {
-    co_return error::from_code(errc::run_closed, "The run has already ended; nothing was stored");
+  static error closed_error() {
+    return error::from_code(errc::run_closed, "The run has already ended; nothing was stored");
   }
 
-  // Hands one event to the provider, past the terminal check.
-  asio::awaitable<result<void>> store(std::string json, event_kind kind) {
-    auto stored = co_await writer_->append(std::move(json), is_terminal(kind));
+  // Counts what the provider stored, or says why it did not.
+  std::optional<error> settle(const result<std::string>& stored, event_kind kind) {
     if (!stored) {
       auto e = stored.error();
       if (!e.code) e.code = make_error_code(errc::storage_failure);
-      co_return e;
+      return e;
     }
     // Only what was stored counts towards stream_end's totalChunks.
     if (kind == event_kind::chunk) ++chunks_;
     registry_->events.fetch_add(1, std::memory_order_relaxed);
     if (is_terminal(kind)) count_outcome(kind);
-    co_return result<void>{};
-  }
-
-  asio::awaitable<void> store_or_throw(std::string json, event_kind kind) {
-    auto stored = co_await store(std::move(json), kind);
-    if (!stored) throw boost::system::system_error(stored.error().code, stored.error().message);
+    return std::nullopt;
   }
 
   void abort_on_strand() {
@@ -192,9 +221,9 @@ class run_core : public std::enable_shared_from_this<run_core> {
     asio::co_spawn(
         strand_,
         [self = shared_from_this()]() -> asio::awaitable<void> {
-          std::string json(detail::aborted_json);
           // A refusal leaves the log open; the provider closes it when the writer goes away.
-          (void)co_await self->store(std::move(json), event_kind::aborted);
+          auto stored = co_await self->writer_->append(aborted_json, true);
+          (void)self->settle(stored, event_kind::aborted);
         },
         asio::detached);
     runner_signal_.emit(asio::cancellation_type::terminal);
@@ -205,8 +234,12 @@ class run_core : public std::enable_shared_from_this<run_core> {
   request_metadata metadata_;
   std::shared_ptr<run_registry> registry_;
   std::shared_ptr<log_writer> writer_;
+  runner_budget budget_;
   clock::time_point started_at_;
+  std::string buffer_;  // the runner's event, reused
   std::uint64_t chunks_ = 0;
+  std::size_t streak_appends_ = 0;  // appends since the runner last suspended
+  clock::time_point streak_started_;
   bool terminal_ = false;
   std::atomic<bool> cancel_requested_{false};
   asio::cancellation_signal runner_signal_;

@@ -38,6 +38,14 @@ class response_writer {
   virtual ~response_writer() = default;
   /// Writes every buffer, in order. An error means the connection is unusable.
   virtual asio::awaitable<error_code> write(std::span<const asio::const_buffer> buffers) = 0;
+
+  /// Writes what the connection takes now, without waiting, and returns the bytes written; an
+  /// error in `ec` means the connection is unusable. The default takes nothing, so callers `write`.
+  virtual std::size_t try_write(std::span<const asio::const_buffer> buffers, error_code& ec) {
+    (void)buffers;
+    ec = {};
+    return 0;
+  }
 };
 
 /// A `response_writer` over any Beast or Asio stream. A Beast `basic_stream` underneath gets the

@@ -37,8 +37,6 @@ struct server_options {
   std::string address = "127.0.0.1";
   /// Port to listen on; 0 picks a free port (see `server::local_endpoint`).
   std::uint16_t port = 8080;
-  /// Threads that `run_server` runs the server's `io_context` on. `server` itself never starts one.
-  unsigned threads = 1;
   /// The River endpoint.
   handler_options endpoint;
   /// Largest request header (request line and fields); a larger one gets 431.

@@ -78,8 +78,8 @@ class server {
 
   /// Stops gracefully: stops accepting, closes idle connections, lets runs in progress finish
   /// for up to `grace` (their streams go on meanwhile), then cancels those still running, ends
-  /// every open response cleanly and closes the connections. Completes with `void(error_code)`
-  /// once every connection is closed.
+  /// every open response cleanly, closes the connections and closes every provider of the
+  /// router (`provider::close`). Completes with `void(error_code)` once all of that is done.
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_shutdown(std::chrono::milliseconds grace, Token&& token = {}) {
     return river::detail::spawn_result<void>(get_executor(), shutdown(grace), std::forward<Token>(token));
@@ -96,10 +96,41 @@ class server {
   std::shared_ptr<impl> impl_;
 };
 
-/// Runs a server until SIGINT or SIGTERM on an `io_context` of its own with `options.threads`
-/// threads, then shuts it down gracefully (`grace` for runs to finish). `on_listening` is called
-/// once the server listens, with its address. Returns 0, or 1 when the server could not start.
-int run_server(router routes, server_options options, std::function<void(const server&)> on_listening = {},
-               route_function routes_fn = {}, std::chrono::milliseconds grace = std::chrono::seconds(10));
+/// How `run_server` runs a server.
+struct run_options {
+  /// Threads that run the server's `io_context`.
+  unsigned threads = 1;
+  /// At SIGINT or SIGTERM, how long runs in progress may go on before they are cancelled.
+  std::chrono::milliseconds grace = std::chrono::seconds(10);
+  /// Called once the server listens, with the server (its address: `local_endpoint()`).
+  std::function<void(const server&)> on_listening;
+  /// Answers paths other than the River endpoint, `/healthz` and `/metrics` (`server::set_routes`).
+  route_function routes;
+};
+
+/// Builds the router once the server's executor exists: what a provider that does I/O of its own
+/// (the Redis provider) is constructed with.
+using router_factory = std::function<router(const executor&)>;
+
+/// Runs a server on an `io_context` of its own with `run.threads` threads until SIGINT or SIGTERM,
+/// then shuts it down gracefully: runs get `run.grace` to finish, open streams end, and every
+/// provider of the router is closed (`provider::close`) while the `io_context` still runs.
+/// Returns 0, or 1 when the server could not start (the reason is printed to stderr).
+int run_server(router routes, server_options options, run_options run = {});
+
+/// `run_server` for a router whose providers need the server's executor: `make_routes` is called
+/// once, with it, before the server starts. A Redis-backed server:
+///
+/// ```
+/// return river::http::run_server([](const river::executor& ex) {
+///   river::redis::config cfg;
+///   cfg.url = "redis://127.0.0.1:6379";
+///   auto redis = std::make_shared<river::redis::provider>(ex, cfg);
+///   river::router routes;
+///   routes.add("ask", river::stream<ask, std::string>().provider(redis).runner(answer));
+///   return routes;
+/// }, river::http::server_options{});
+/// ```
+int run_server(router_factory make_routes, server_options options, run_options run = {});
 
 }  // namespace river::http

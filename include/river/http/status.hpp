@@ -14,7 +14,7 @@ namespace river::http {
 /// | stream_not_found, run_not_found | 404 |
 /// | not_resumable, run_closed, run_already_finished | 409 |
 /// | capacity_exceeded | 503 |
-/// | storage_failure, run_too_large, malformed_event, operation_in_progress, not_open, others | 500 |
+/// | storage_failure, run_too_large, malformed_event, operation_in_progress, not_open, invalid_chunk, others | 500 |
 constexpr unsigned status_of(errc code) noexcept {
   switch (code) {
     case errc::invalid_token:
@@ -33,7 +33,8 @@ constexpr unsigned status_of(errc code) noexcept {
     case errc::run_too_large:
     case errc::malformed_event:
     case errc::operation_in_progress:
-    case errc::not_open: return 500;
+    case errc::not_open:
+    case errc::invalid_chunk: return 500;
   }
   return 500;
 }

@@ -7,7 +7,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
+#include <river/detail/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <atomic>
@@ -53,8 +53,8 @@ namespace detail {
 // The state a callback run shares with its handle. The cancellation signal must outlive the
 // spawned coroutine's frame, so the state is released only after that frame is gone.
 struct callback_run {
-  explicit callback_run(asio::strand<asio::any_io_executor> s) : strand(std::move(s)) {}
-  asio::strand<asio::any_io_executor> strand;
+  explicit callback_run(executor s) : strand(std::move(s)) {}
+  executor strand;  // a strand (river/detail/strand.hpp)
   asio::cancellation_signal signal;
   std::atomic<bool> finished{false};
   bool abort_requested = false;  // on the strand
@@ -159,7 +159,7 @@ template <class Chunk>
 run_handle launch_callbacks(const asio::any_io_executor& ex, std::shared_ptr<const client_config> cfg,
                             std::string name_or_token, nlohmann::json input,
                             std::optional<std::optional<std::string>> resume_from, stream_callbacks<Chunk> cb) {
-  auto run = std::make_shared<callback_run>(asio::make_strand(ex));
+  auto run = std::make_shared<callback_run>(river::detail::make_strand(ex));
   auto& slot_owner = run->signal;
   asio::co_spawn(run->strand,
                  drive_callbacks<Chunk>(run, std::move(cfg), std::move(name_or_token), std::move(input),

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <river/detail/json_text.hpp>
+#include <river/detail/json_writer.hpp>
 
 namespace river {
 

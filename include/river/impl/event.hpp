@@ -1,86 +1,37 @@
 #pragma once
 
-#include <river/detail/json_text.hpp>
+#include <river/detail/event_writer.hpp>
 
 namespace river {
-
-namespace detail {
-
-inline void append_special_prefix(std::string& out, std::string_view key) {
-  out.append(R"({"type":"special","special":{"RIVER_SPECIAL_TYPE_KEY":")");
-  out.append(key);
-  out.push_back('"');
-}
-
-inline std::string encode_start(const events::start& s) {
-  std::string out;
-  append_special_prefix(out, "stream_start");
-  out.append(R"(,"streamRunId":)");
-  append_json_string(out, s.run_id);
-  if (!s.resumption_token.empty()) {
-    out.append(R"(,"encodedResumptionToken":)");
-    append_json_string(out, s.resumption_token);
-  }
-  out.append("}}");
-  return out;
-}
-
-inline std::string encode_error(std::string_view key, const river::error& e) {
-  std::string out;
-  append_special_prefix(out, key);
-  out.append(R"(,"error":)");
-  append_error_json(out, e);
-  out.append("}}");
-  return out;
-}
-
-inline std::string encode_end(const events::end& e) {
-  std::string out;
-  append_special_prefix(out, "stream_end");
-  out.append(R"(,"totalChunks":)");
-  out.append(std::to_string(e.total_chunks));
-  out.append(R"(,"totalTimeMs":)");
-  out.append(std::to_string(e.total_time_ms));
-  out.append("}}");
-  return out;
-}
-
-inline constexpr std::string_view aborted_json = R"({"type":"aborted"})";
-
-}  // namespace detail
 
 inline std::string chunk_event_json(std::string_view chunk_json) {
   std::string out;
   out.reserve(chunk_json.size() + 25);
-  out.append(R"({"type":"chunk","chunk":)");
-  out.append(chunk_json);
-  out.push_back('}');
+  detail::append_chunk_event(out, json_text(chunk_json));
   return out;
 }
 
 template <class Chunk>
 std::string to_json_text(const basic_event<Chunk>& ev) {
-  return std::visit(
-      [](const auto& p) -> std::string {
+  std::string out;
+  std::visit(
+      [&](const auto& p) {
         using T = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<T, events::start>) {
-          return detail::encode_start(p);
-        } else if constexpr (std::is_same_v<T, events::chunk<Chunk>>) {
-          std::string out(R"({"type":"chunk","chunk":)");
-          detail::append_json_value(out, nlohmann::json(p.value));
-          out.push_back('}');
-          return out;
-        } else if constexpr (std::is_same_v<T, events::error>) {
-          return detail::encode_error("stream_error", p.value);
-        } else if constexpr (std::is_same_v<T, events::fatal_error>) {
-          return detail::encode_error("stream_fatal_error", p.value);
-        } else if constexpr (std::is_same_v<T, events::end>) {
-          return detail::encode_end(p);
-        } else {
-          return std::string(detail::aborted_json);
-        }
+        if constexpr (std::is_same_v<T, events::start>)
+          detail::append_start_event(out, p.run_id, p.resumption_token);
+        else if constexpr (std::is_same_v<T, events::chunk<Chunk>>)
+          detail::append_chunk_event(out, p.value);
+        else if constexpr (std::is_same_v<T, events::error>)
+          detail::append_error_event(out, false, p.value);
+        else if constexpr (std::is_same_v<T, events::fatal_error>)
+          detail::append_error_event(out, true, p.value);
+        else if constexpr (std::is_same_v<T, events::end>)
+          detail::append_end_event(out, p.total_chunks, p.total_time_ms);
+        else
+          out.append(detail::aborted_json);
       },
       ev.payload);
+  return out;
 }
 
 namespace detail {

@@ -1,7 +1,7 @@
 #pragma once
 
 #include <river/detail/base64.hpp>
-#include <river/detail/json_text.hpp>
+#include <river/detail/json_writer.hpp>
 
 namespace river {
 

@@ -75,8 +75,8 @@ class provider final : public river::provider {
 
   stats get_stats() const;
 
-  /// Closes the connections and stops renewing leases (idempotent).
-  void close();
+  /// Closes the connections and stops renewing leases (idempotent). The destructor does the same.
+  asio::awaitable<void> close() override;
 
  private:
   std::shared_ptr<detail::provider_state> state_;

@@ -1,7 +1,7 @@
 #pragma once
 
-#include <river/detail/wakeup.hpp>
-#include <river/detail/json_text.hpp>
+#include <river/detail/event_writer.hpp>
+#include <river/detail/record_log.hpp>
 #include <river/memory/config.hpp>
 #include <river/provider.hpp>
 
@@ -20,54 +20,29 @@ namespace river::memory::detail {
 
 using clock = std::chrono::steady_clock;
 
-struct stored_record {
-  std::string position;
-  std::string data;
-};
-
-/// A reader's place in a log's list of sleepers; `queued` is guarded by the log's mutex.
-struct sleeper {
-  explicit sleeper(const executor& ex) : wake(ex) {}
-  river::detail::wakeup wake;
-  bool queued = false;
-};
-
-/// One run's log. Records live in a deque, which never moves them, so readers keep views into
-/// them after the mutex is released; the log itself lives as long as its last reader.
+/// One run's log and what the store knows of it. The log lives as long as its last reader.
 struct run_log {
   explicit run_log(std::string id) : run_id(std::move(id)) {}
 
   const std::string run_id;
-
-  // Guarded by `mutex`.
-  std::mutex mutex;
-  std::deque<stored_record> records;
-  std::size_t bytes = 0;
-  bool closed = false;
-  std::vector<sleeper*> sleepers;
+  river::detail::record_log log;  // its mutex guards `bytes` too
+  std::size_t bytes = 0;          // bytes of event text, as the store counts them
 
   // Guarded by the store's mutex.
   bool finished = false;
   bool evicted = false;
   clock::time_point finished_at;
   std::function<void()> on_cancel_request;
-
-  void wake_all() {
-    for (auto* s : sleepers) {
-      s->queued = false;
-      s->wake.notify();
-    }
-    sleepers.clear();
-  }
 };
 
-/// The fatal error that closes a log whose writer went away without closing it.
-inline std::string producer_lost_json() {
-  std::string out(R"({"type":"special","special":{"RIVER_SPECIAL_TYPE_KEY":"stream_fatal_error","error":)");
-  out.append(
-      R"({"__name__":"RiverError","message":"Run ended without a terminal event","type":"stream","cause":null,"context":{}})");
-  out.append("}}");
-  return out;
+/// Reads a position as this provider writes them: a decimal sequence number without sign or
+/// leading zeros; "0" is the place before the first record.
+inline std::optional<std::size_t> parse_position(std::string_view text) {
+  std::size_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  if (text.size() > 1 && text[0] == '0') return std::nullopt;
+  return n;
 }
 
 class store : public std::enable_shared_from_this<store> {
@@ -87,7 +62,7 @@ class store : public std::enable_shared_from_this<store> {
   result<std::unique_ptr<log_reader>> open(const std::string& storage_id, const std::string& run_id,
                                            const std::optional<std::string>& after, const executor& ex);
   result<void> cancel(const std::string& storage_id, const std::string& run_id);
-  result<std::string> append(run_log& log, std::string data, bool last);
+  result<std::string> append(run_log& log, std::string_view data, bool last);
   void sweep() {
     std::lock_guard lk(mutex_);
     evict_expired_locked(now());
@@ -117,13 +92,13 @@ class writer final : public log_writer {
   ~writer() override {
     bool closed;
     {
-      std::lock_guard lk(log_->mutex);
-      closed = log_->closed;
+      std::lock_guard lk(log_->log.mutex);
+      closed = log_->log.closed;
     }
-    if (!closed) (void)store_->append(*log_, producer_lost_json(), true);
+    if (!closed) (void)store_->append(*log_, river::detail::abandoned_run_json(), true);
   }
-  asio::awaitable<result<std::string>> append(std::string data, bool last) override {
-    co_return store_->append(*log_, std::move(data), last);
+  asio::awaitable<result<std::string>> append(std::string_view data, bool last) override {
+    co_return store_->append(*log_, data, last);
   }
 
  private:
@@ -136,41 +111,44 @@ class reader final : public log_reader {
   reader(std::shared_ptr<run_log> log, std::size_t cursor, const executor& ex)
       : log_(std::move(log)), cursor_(cursor), sleeper_(ex) {}
   ~reader() override {
-    std::lock_guard lk(log_->mutex);
-    if (sleeper_.queued) std::erase(log_->sleepers, &sleeper_);
+    std::lock_guard lk(log_->log.mutex);
+    log_->log.forget_locked(sleeper_);
   }
 
   asio::awaitable<result<read_status>> read(std::vector<record_view>& out, std::size_t max,
                                             clock::time_point deadline) override {
-    max = std::max<std::size_t>(max, 1);
     for (;;) {
-      {
-        std::lock_guard lk(log_->mutex);
-        const auto size = log_->records.size();
-        if (cursor_ < size) {
-          const auto n = std::min(max, size - cursor_);
-          for (auto i = cursor_; i < cursor_ + n; ++i) {
-            const auto& r = log_->records[i];
-            out.push_back({r.position, r.data});
-          }
-          cursor_ += n;
-          co_return read_status::records;
-        }
-        if (log_->closed) co_return read_status::end;
-        if (!sleeper_.queued) {
-          sleeper_.queued = true;
-          log_->sleepers.push_back(&sleeper_);
-        }
-      }
+      if (auto st = take(out, max, true); st != read_status::idle) co_return st;
       if (clock::now() >= deadline) co_return read_status::idle;
-      if (auto ec = co_await sleeper_.wake.wait(deadline)) co_return error::from_code(ec, "read cancelled");
+      auto [ec] = co_await sleeper_.wake.wait(deadline);
+      if (river::detail::wakeup::cancelled(ec, co_await asio::this_coro::cancellation_state))
+        co_return error::from_code(asio::error::operation_aborted, "read cancelled");
     }
   }
 
+  read_status poll(std::vector<record_view>& out, std::size_t max) override { return take(out, max, false); }
+
  private:
+  // Adds the records that follow the cursor, if any; otherwise registers to be woken when
+  // `sleep` is set.
+  read_status take(std::vector<record_view>& out, std::size_t max, bool sleep) {
+    auto& log = log_->log;
+    std::lock_guard lk(log.mutex);
+    const auto size = log.size_locked();
+    if (cursor_ < size) {
+      const auto n = std::min(std::max<std::size_t>(max, 1), size - cursor_);
+      log.read_locked(cursor_, n, out);
+      cursor_ += n;
+      return read_status::records;
+    }
+    if (log.closed) return read_status::end;
+    if (sleep) log.sleep_locked(sleeper_);
+    return read_status::idle;
+  }
+
   std::shared_ptr<run_log> log_;
   std::size_t cursor_;
-  sleeper sleeper_;
+  river::detail::log_sleeper sleeper_;
 };
 
 inline result<new_log> store::create(std::string run_id, std::function<void()> on_cancel, const executor& ex) {
@@ -212,16 +190,16 @@ inline result<std::unique_ptr<log_reader>> store::open(const std::string& storag
   }
   std::size_t cursor = 0;
   if (after) {
-    const auto& text = *after;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), cursor);
+    auto parsed = parse_position(*after);
     std::size_t size;
     {
-      std::lock_guard lk(log->mutex);
-      size = log->records.size();
+      std::lock_guard lk(log->log.mutex);
+      size = log->log.size_locked();
     }
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || cursor > size)
+    if (!parsed || *parsed > size)
       return error::from_code(errc::invalid_position, "Invalid resume position for this run",
-                              {{"position", text}});
+                              {{"position", *after}});
+    cursor = *parsed;
   }
   return std::unique_ptr<log_reader>(std::make_unique<reader>(std::move(log), cursor, ex));
 }
@@ -241,22 +219,24 @@ inline result<void> store::cancel(const std::string& storage_id, const std::stri
   return {};
 }
 
-inline result<std::string> store::append(run_log& log, std::string data, bool last) {
+inline result<std::string> store::append(run_log& log, std::string_view data, bool last) {
   const auto size = data.size();
   if (!last && bytes_.load(std::memory_order_relaxed) + size > cfg.max_bytes && !make_room(size))
     return error::from_code(errc::capacity_exceeded, "The provider's memory limit is reached");
-  std::string position;
+  char digits[20];
+  std::string_view position;
   {
-    std::lock_guard lk(log.mutex);
-    if (log.closed) return error::from_code(errc::run_closed, "The run has already ended");
+    std::lock_guard lk(log.log.mutex);
+    if (log.log.closed) return error::from_code(errc::run_closed, "The run has already ended");
     if (!last && log.bytes + size > cfg.max_run_bytes)
       return error::from_code(errc::run_too_large, "The run passed its size limit",
                               {{"limit", cfg.max_run_bytes}});
-    position = std::to_string(log.records.size() + 1);
-    log.records.push_back({position, std::move(data)});
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, log.log.size_locked() + 1);
+    (void)ec;
+    position = std::string_view(digits, static_cast<std::size_t>(end - digits));
+    log.log.closed = last;
+    log.log.append_locked(position, data);
     log.bytes += size;
-    log.closed = last;
-    log.wake_all();
   }
   bytes_.fetch_add(size, std::memory_order_relaxed);
   if (last) {
@@ -264,7 +244,7 @@ inline result<std::string> store::append(run_log& log, std::string data, bool la
     auto it = runs_.find(log.run_id);
     if (it != runs_.end() && it->second.get() == &log) finish(it->second);
   }
-  return position;
+  return std::string(position);
 }
 
 // Called with mutex_ held.
@@ -297,7 +277,7 @@ inline void store::evict_oldest_locked() {
   runs_.erase(log->run_id);
   std::size_t bytes;
   {
-    std::lock_guard lk(log->mutex);
+    std::lock_guard lk(log->log.mutex);
     bytes = log->bytes;
   }
   bytes_.fetch_sub(bytes, std::memory_order_relaxed);

@@ -1,0 +1,62 @@
+#pragma once
+
+// A record's frame: its bytes on an event stream (docs/protocol.md section 4), a `data:` message
+// with the record's data and an id-only message with its position:
+//
+//   data: DATA\n\nid: POSITION\n\n
+//
+// Providers write each record's frame once, when it is stored, and keep it; every reader, live
+// or replaying, then writes those same bytes. The data and the position are views into the frame.
+
+#include <river/provider.hpp>
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace river::detail {
+
+inline constexpr std::string_view frame_data_prefix = "data: ";
+inline constexpr std::string_view frame_id_prefix = "\n\nid: ";
+inline constexpr std::string_view frame_suffix = "\n\n";
+
+/// The size of the frame of a record.
+constexpr std::size_t frame_size(std::size_t data_size, std::size_t position_size) noexcept {
+  return frame_data_prefix.size() + data_size + frame_id_prefix.size() + position_size + frame_suffix.size();
+}
+
+/// Writes the frame of a record at `out` (`frame_size` bytes) and returns the record's views into
+/// it. Stored data is compact JSON, which has no line breaks; a line break in `data` would end the
+/// `data:` line early, so each becomes a space, which is the same JSON (a raw line break can only
+/// be whitespace between tokens).
+inline record_view write_frame(char* out, std::string_view position, std::string_view data) noexcept {
+  char* p = out;
+  std::memcpy(p, frame_data_prefix.data(), frame_data_prefix.size());
+  p += frame_data_prefix.size();
+  char* const data_at = p;
+  if (!data.empty()) std::memcpy(p, data.data(), data.size());
+  if (std::memchr(data.data(), '\n', data.size()) || std::memchr(data.data(), '\r', data.size())) {
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (data_at[i] == '\n' || data_at[i] == '\r') data_at[i] = ' ';
+  }
+  p += data.size();
+  std::memcpy(p, frame_id_prefix.data(), frame_id_prefix.size());
+  p += frame_id_prefix.size();
+  char* const position_at = p;
+  std::memcpy(p, position.data(), position.size());
+  p += position.size();
+  std::memcpy(p, frame_suffix.data(), frame_suffix.size());
+  p += frame_suffix.size();
+  return record_view{std::string_view(position_at, position.size()), std::string_view(data_at, data.size()),
+                     std::string_view(out, static_cast<std::size_t>(p - out))};
+}
+
+/// Appends the frame of a record to `out`.
+inline void append_frame(std::string& out, std::string_view position, std::string_view data) {
+  const auto at = out.size();
+  out.resize(at + frame_size(data.size(), position.size()));
+  write_frame(out.data() + at, position, data);
+}
+
+}  // namespace river::detail

@@ -1,0 +1,121 @@
+#pragma once
+
+// An append-only log of records kept as their frames (detail/record_frame.hpp) in pages of memory
+// that never move: readers hold views into them for as long as the log lives, and consecutive
+// records sit next to each other, so a reader that catches up writes many records in one piece.
+// Pages grow geometrically up to a cap, so a run's storage costs about its bytes.
+
+#include <river/detail/record_frame.hpp>
+#include <river/detail/wakeup.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+namespace river::detail {
+
+/// A reader's place in a log's list of sleepers; `queued` is guarded by the log's mutex.
+struct log_sleeper {
+  explicit log_sleeper(const executor& ex) : wake(ex) {}
+  wakeup wake;
+  bool queued = false;
+};
+
+class record_log {
+ public:
+  /// Guards everything below; held by the owner around each call.
+  mutable std::mutex mutex;
+
+  /// Appends a record (copying `position` and `data` into its frame) and wakes the sleepers.
+  void append_locked(std::string_view position, std::string_view data) {
+    const auto size = frame_size(data.size(), position.size());
+    char* at = reserve(size);
+    write_frame(at, position, data);
+    index_.push_back(entry{at, static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(data.size())});
+    frame_bytes_ += size;
+    wake_all_locked();
+  }
+
+  /// Records stored.
+  std::size_t size_locked() const noexcept { return index_.size(); }
+
+  /// The views of record `i` (< `size_locked()`), valid while the log lives.
+  record_view view_locked(std::size_t i) const noexcept {
+    const auto& e = index_[i];
+    const auto position_size = e.frame_size - e.data_size - frame_size(0, 0);
+    return record_view{std::string_view(e.frame + frame_size(e.data_size, 0) - frame_suffix.size(), position_size),
+                       std::string_view(e.frame + frame_data_prefix.size(), e.data_size),
+                       std::string_view(e.frame, e.frame_size)};
+  }
+
+  /// Adds records [from, from + n) to `out`.
+  void read_locked(std::size_t from, std::size_t n, std::vector<record_view>& out) const {
+    for (auto i = from; i < from + n; ++i) out.push_back(view_locked(i));
+  }
+
+  /// Bytes held: pages (used or not) and the index.
+  std::size_t bytes_locked() const noexcept { return page_bytes_ + index_.capacity() * sizeof(entry); }
+  /// Bytes of frames stored.
+  std::size_t frame_bytes_locked() const noexcept { return frame_bytes_; }
+
+  /// Closed logs take no more records; readers end once they read the last one.
+  bool closed = false;
+
+  /// Registers a reader to be woken by the next append or `wake_all_locked`.
+  void sleep_locked(log_sleeper& s) {
+    if (s.queued) return;
+    s.queued = true;
+    sleepers_.push_back(&s);
+  }
+  void forget_locked(log_sleeper& s) {
+    if (!s.queued) return;
+    s.queued = false;
+    std::erase(sleepers_, &s);
+  }
+  void wake_all_locked() {
+    for (auto* s : sleepers_) {
+      s->queued = false;
+      s->wake.notify();
+    }
+    sleepers_.clear();
+  }
+
+ private:
+  struct entry {
+    const char* frame;
+    std::uint32_t frame_size;
+    std::uint32_t data_size;
+  };
+  struct page {
+    std::unique_ptr<char[]> bytes;
+    std::size_t capacity;
+    std::size_t used;
+  };
+
+  static constexpr std::size_t first_page = 2 * 1024;
+  static constexpr std::size_t max_page = 256 * 1024;
+
+  char* reserve(std::size_t size) {
+    if (pages_.empty() || pages_.back().capacity - pages_.back().used < size) {
+      const auto grown = pages_.empty() ? first_page : std::min(pages_.back().capacity * 2, max_page);
+      const auto capacity = std::max(grown, size);
+      pages_.push_back(page{std::make_unique_for_overwrite<char[]>(capacity), capacity, 0});
+      page_bytes_ += capacity;
+    }
+    auto& p = pages_.back();
+    char* at = p.bytes.get() + p.used;
+    p.used += size;
+    return at;
+  }
+
+  std::vector<page> pages_;
+  std::vector<entry> index_;
+  std::vector<log_sleeper*> sleepers_;
+  std::size_t page_bytes_ = 0;
+  std::size_t frame_bytes_ = 0;
+};
+
+}  // namespace river::detail
