@@ -31,8 +31,7 @@ step "tests (release)"
 ctest --test-dir build/release -j "$jobs" --timeout 600
 
 step "sanitizer build (g++, AddressSanitizer + UndefinedBehaviorSanitizer)"
-configure build/sanitize -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_SANITIZE=ON \
-  -DRIVER_BUILD_BENCHMARKS=OFF
+configure build/sanitize -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_SANITIZE=ON
 # Only what the tests run: the other examples and the benchmarks are built by the other two.
 cmake --build build/sanitize -j "$jobs" --target river_tests
 step "tests (sanitizers)"

@@ -466,6 +466,7 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
   std::string body;       // what is not a stored frame: records of providers without frames, errors
   std::string size_line;  // the chunk's size line
   bool head_sent = false;
+  bool full_batch = true;  // the first look polls: a replay is ready at once
   // The first read only polls: a resumed run that is idle must still get its headers now.
   auto deadline = clock::now();
   for (;;) {
@@ -474,13 +475,16 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
     body.clear();
     batch.clear();
     if (!ended) {
-      // What is ready goes out at once; the coroutine read only waits.
-      result<read_status> status = log->poll(batch, max_batch);
+      // After a full batch more records are likely ready: take them without a coroutine. After a
+      // partial one the log is likely drained, and the coroutine read waits.
+      result<read_status> status = read_status::idle;
+      if (full_batch) status = log->poll(batch, max_batch);
       if (*status == read_status::idle) {
         st->waiting = true;
         status = co_await log->read(batch, max_batch, deadline);
         st->waiting = false;
       }
+      full_batch = batch.size() >= max_batch;
       if (!status) {
         if (!st->stop) {
           // The provider failed while reading: tell the client why, then end the response.

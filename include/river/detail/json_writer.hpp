@@ -161,14 +161,38 @@ template <class T>
 concept json_array_range = std::ranges::input_range<const T> && !json_string_like<T> && !json_object_range<T> &&
                            !std::is_same_v<T, nlohmann::json>;
 
+/// Appends the decimal digits of `v`, two at a time.
+inline void append_decimal(std::string& out, std::uint64_t v) {
+  static constexpr char pairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  char buf[20];
+  char* p = buf + sizeof buf;
+  while (v >= 100) {
+    const auto i = static_cast<std::size_t>(v % 100) * 2;
+    v /= 100;
+    *--p = pairs[i + 1];
+    *--p = pairs[i];
+  }
+  if (v >= 10) {
+    const auto i = static_cast<std::size_t>(v) * 2;
+    *--p = pairs[i + 1];
+    *--p = pairs[i];
+  } else {
+    *--p = static_cast<char>('0' + v);
+  }
+  out.append(p, static_cast<std::size_t>(buf + sizeof buf - p));
+}
+
 template <class T>
 void write_json_number(std::string& out, T v) {
-  char buf[32];
   if constexpr (std::is_floating_point_v<T>) {
     if (!std::isfinite(v)) {
       out.append("null");  // as nlohmann_json and JSON.stringify write them
       return;
     }
+    char buf[32];
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
     (void)ec;
     out.append(buf, end);
@@ -176,10 +200,15 @@ void write_json_number(std::string& out, T v) {
     if (std::memchr(buf, '.', static_cast<std::size_t>(end - buf)) == nullptr &&
         std::memchr(buf, 'e', static_cast<std::size_t>(end - buf)) == nullptr)
       out.append(".0");
+  } else if constexpr (std::is_signed_v<T>) {
+    if (v < 0) {
+      out.push_back('-');
+      append_decimal(out, static_cast<std::uint64_t>(-(static_cast<std::int64_t>(v) + 1)) + 1);
+    } else {
+      append_decimal(out, static_cast<std::uint64_t>(v));
+    }
   } else {
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    (void)ec;
-    out.append(buf, end);
+    append_decimal(out, static_cast<std::uint64_t>(v));
   }
 }
 

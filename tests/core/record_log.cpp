@@ -1,0 +1,82 @@
+#include <river/detail/record_log.hpp>
+
+#include "support/bounded.hpp"
+
+#include <string>
+#include <vector>
+
+using river::detail::record_log;
+using river::record_view;
+using namespace river::test;
+
+TEST_CASE("a record's frame is its data message and its id-only message, with views into it") {
+  std::string out;
+  river::detail::append_frame(out, "7", R"({"type":"chunk","chunk":"hi"})");
+  CHECK(out == "data: {\"type\":\"chunk\",\"chunk\":\"hi\"}\n\nid: 7\n\n");
+  std::vector<char> raw(river::detail::frame_size(3, 2));
+  auto v = river::detail::write_frame(raw.data(), "12", "abc");
+  CHECK(v.frame == "data: abc\n\nid: 12\n\n");
+  CHECK(v.data == "abc");
+  CHECK(v.position == "12");
+  CHECK(v.data.data() == raw.data() + 6);
+}
+
+TEST_CASE("line breaks in a record's data become spaces in its frame, at any offset") {
+  for (std::size_t at = 0; at < 40; ++at) {
+    std::string data(40, 'x');
+    data[at] = at % 2 ? '\n' : '\r';
+    std::string out;
+    river::detail::append_frame(out, "1", data);
+    std::string expected = data;
+    expected[at] = ' ';
+    CHECK(out == "data: " + expected + "\n\nid: 1\n\n");
+  }
+}
+
+TEST_CASE("a record log keeps records in pages that never move, adjacent in memory") {
+  record_log log;
+  std::lock_guard lk(log.mutex);
+  std::vector<record_view> first;
+  log.append_locked("1", "one");
+  log.read_locked(0, 1, first);
+  const auto* kept = first[0].frame.data();
+  // Enough records to fill many pages, some larger than a page.
+  for (int i = 2; i <= 3000; ++i) {
+    const auto data = i % 500 == 0 ? std::string(300 * 1024, 'b') : "record " + std::to_string(i);
+    log.append_locked(std::to_string(i), data);
+  }
+  REQUIRE(log.size_locked() == 3000);
+  std::vector<record_view> all;
+  log.read_locked(0, 3000, all);
+  CHECK(all[0].frame.data() == kept);  // the first record did not move
+  std::size_t adjacent = 0;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    CHECK(all[i].position == std::to_string(i + 1));
+    if (i > 0 && all[i - 1].frame.data() + all[i - 1].frame.size() == all[i].frame.data()) ++adjacent;
+    CHECK(all[i].frame == "data: " + std::string(all[i].data) + "\n\nid: " + std::string(all[i].position) + "\n\n");
+  }
+  // Records follow each other within a page; only page boundaries break the run.
+  CHECK(adjacent > 2900);
+  // The storage costs about the frames' bytes: pages grow geometrically, up to a cap.
+  CHECK(log.bytes_locked() < log.frame_bytes_locked() * 2);
+}
+
+TEST_CASE("a record log wakes its sleepers once per sleep") {
+  run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
+    record_log log;
+    river::detail::log_sleeper a(io.get_executor()), b(io.get_executor());
+    {
+      std::lock_guard lk(log.mutex);
+      log.sleep_locked(a);
+      log.sleep_locked(a);  // once only
+      log.sleep_locked(b);
+      log.forget_locked(b);
+      log.append_locked("1", "x");
+    }
+    CHECK_FALSE(a.queued);
+    const auto before = std::chrono::steady_clock::now();
+    auto [ec] = co_await a.wake.wait(before + std::chrono::seconds(5));
+    CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(1));  // woken, not timed out
+    CHECK_FALSE(river::detail::wakeup::cancelled(ec, co_await asio::this_coro::cancellation_state));
+  });
+}
