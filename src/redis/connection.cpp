@@ -1,29 +1,31 @@
-// The pipelined Redis connection: a reader coroutine that matches replies to requests in order,
-// a writer coroutine that coalesces queued requests into one write, and a loop that reconnects.
+// The pipelined Redis connection: the multiplexer (sans-I/O) under a mutex, a writer coroutine
+// that writes what it queued in one piece, a reader coroutine that hands out replies and pushes,
+// and a loop that reconnects.
 
 #include <river/redis/connection.hpp>
-#include <river/redis/detail/resp.hpp>
+#include <river/redis/detail/multiplexer.hpp>
 
 #include <river/detail/strand.hpp>
+#include <river/detail/wakeup.hpp>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <array>
 #include <atomic>
-#include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 
 namespace river::redis {
 
@@ -37,24 +39,18 @@ constexpr std::size_t replies_per_turn = 8;
 }  // namespace
 
 struct connection::impl : std::enable_shared_from_this<impl> {
-  // Built in one go: Asio 1.26's any_completion_handler move assignment recurses forever, so
-  // the handler is only ever move-constructed.
-  struct pending {
-    pending(request r, handler_type h) : req(std::move(r)), expected(req.commands()), handler(std::move(h)) {}
-    request req;
-    std::size_t expected = 0;
-    std::vector<value> replies;
-    handler_type handler;
-    clock::time_point written_at{};  // when its write began
+  // A request in the multiplexer, with its caller's handler. Reused: finished ones go back to a
+  // free list, so a request costs no allocation of its own in steady state.
+  struct pending : detail::mux_entry {
+    std::size_t commands = 0;
+    std::optional<handler_type> handler;
   };
 
-  // One established connection: its socket and the timer that wakes its writer.
+  // One established connection: its socket and the timer of its response timeout.
   struct session {
-    explicit session(const executor& s) : socket(s), wake(s), watchdog(s) {}
+    explicit session(const executor& s) : socket(s), watchdog(s) {}
     asio::generic::stream_protocol::socket socket;
-    asio::steady_timer wake;
-    asio::steady_timer watchdog;  // the response timeout
-    std::string write_buffer;
+    asio::steady_timer watchdog;
     bool done = false;
     bool timed_out = false;  // ended by the watchdog
   };
@@ -63,18 +59,25 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
   impl(executor ex, connection_config c, address a)
       : ex_(std::move(ex)), strand_(river::detail::make_strand(ex_)), cfg_(std::move(c)), addr_(std::move(a)),
-        backoff_timer_(strand_) {}
+        mux_(cfg_.max_read_buffer), backoff_timer_(strand_), write_wake_(strand_) {}
 
   executor ex_;
-  executor strand_;  // a strand
+  executor strand_;  // a strand: the loops run on it
   const connection_config cfg_;
   const address addr_;
+  std::function<void(value)> on_push_;
+  std::function<void()> on_connect_;
 
-  // Guarded by the strand.
+  // Guarded by `mutex_`: requests arrive from any thread.
+  std::mutex mutex_;
   state state_ = state::idle;
-  std::deque<std::unique_ptr<pending>> waiting_, in_flight_;
+  detail::multiplexer mux_;
+  std::vector<std::unique_ptr<pending>> free_;
+
+  // On the strand.
   std::shared_ptr<session> session_;
   asio::steady_timer backoff_timer_;
+  river::detail::wakeup write_wake_;  // queued bytes for the writer
 
   // Read from any thread.
   std::atomic<bool> connected_{false};
@@ -89,45 +92,96 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     last_error_ = std::move(text);
   }
 
-  void complete(std::unique_ptr<pending> p, error_code ec) {
+  void set_state(state s) {
+    std::lock_guard lk(mutex_);
+    state_ = s;
+  }
+
+  // Hands the handler its outcome (posted, never inline: it may make the next request) and
+  // returns the entry to the free list. Not under `mutex_`.
+  void complete(pending* p, error_code ec) {
+    response replies;
     if (!ec) {
       requests_.fetch_add(1, std::memory_order_relaxed);
-      commands_.fetch_add(p->expected, std::memory_order_relaxed);
-    } else {
-      p->replies.clear();
+      commands_.fetch_add(p->commands, std::memory_order_relaxed);
+      replies = std::move(p->replies);
     }
-    // Posted, never inline: the handler may start the next request. `post` to our executor then
-    // dispatches to the handler's own executor, when it has one.
-    asio::post(ex_, asio::append(std::move(p->handler), ec, std::move(p->replies)));
+    auto handler = std::move(*p->handler);
+    p->handler.reset();
+    {
+      std::lock_guard lk(mutex_);
+      free_.emplace_back(p);
+    }
+    asio::post(ex_, asio::append(std::move(handler), ec, std::move(replies)));
   }
 
-  void fail_all(std::deque<std::unique_ptr<pending>>& q, error_code ec) {
-    auto taken = std::move(q);
-    q.clear();
-    for (auto& p : taken) complete(std::move(p), ec);
+  void fail(std::deque<detail::mux_entry*> entries, error_code ec) {
+    for (auto* e : entries) complete(static_cast<pending*>(e), ec);
   }
 
-  // On the strand.
-  void enqueue(std::unique_ptr<pending> p) {
-    switch (state_) {
-      case state::closed: return complete(std::move(p), error::closed);
-      case state::idle:
-      case state::backoff: return complete(std::move(p), error::not_connected);
-      default: break;
+  // Ends what is in flight (and what waits, with `waiting`) with those errors.
+  void fail_queued(error_code in_flight, std::optional<error_code> waiting) {
+    std::deque<detail::mux_entry*> flying, queued;
+    {
+      std::lock_guard lk(mutex_);
+      flying = mux_.reset_in_flight();
+      if (waiting) queued = mux_.reset_waiting();
     }
-    if (waiting_.size() + in_flight_.size() >= cfg_.max_requests) return complete(std::move(p), error::queue_full);
-    waiting_.push_back(std::move(p));
-    if (session_ && waiting_.size() == 1) session_->wake.cancel();
+    fail(std::move(flying), in_flight);
+    if (waiting) fail(std::move(queued), *waiting);
+  }
+
+  void exec(const request& req, handler_type handler) {
+    error_code refused;
+    pending* p = nullptr;
+    bool wake = false;
+    {
+      std::lock_guard lk(mutex_);
+      switch (state_) {
+        case state::closed: refused = error::closed; break;
+        case state::idle:
+        case state::backoff: refused = error::not_connected; break;
+        default:
+          if (mux_.waiting() + mux_.in_flight() >= cfg_.max_requests) refused = error::queue_full;
+      }
+      if (!refused) {
+        if (free_.empty()) {
+          p = new pending;
+        } else {
+          p = free_.back().release();
+          free_.pop_back();
+        }
+        p->handler.emplace(std::move(handler));
+        p->commands = req.commands();
+        wake = !mux_.has_pending_write();
+        if (!mux_.add(req, *p)) {
+          // No reply to wait for.
+          free_.emplace_back(p);
+          auto h = std::move(*p->handler);
+          p->handler.reset();
+          asio::post(ex_, asio::append(std::move(h), error_code{}, response{}));
+          return;
+        }
+      }
+    }
+    if (refused) {
+      asio::post(ex_, asio::append(std::move(handler), refused, response{}));
+      return;
+    }
+    if (wake) write_wake_.notify();
   }
 
   void do_close() {
-    if (state_ == state::closed) return;
-    state_ = state::closed;
+    {
+      std::lock_guard lk(mutex_);
+      if (state_ == state::closed) return;
+      state_ = state::closed;
+    }
     connected_ = false;
     backoff_timer_.cancel();
     if (session_) end_session(*session_);
-    fail_all(in_flight_, error::closed);
-    fail_all(waiting_, error::closed);
+    write_wake_.notify();
+    fail_queued(error::closed, error_code(error::closed));
   }
 
   void end_session(session& s) {
@@ -136,44 +190,49 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     error_code ignored;
     s.socket.shutdown(asio::socket_base::shutdown_both, ignored);
     s.socket.close(ignored);
-    s.wake.cancel();
     s.watchdog.cancel();
+    write_wake_.notify();
+  }
+
+  bool is_closed() {
+    std::lock_guard lk(mutex_);
+    return state_ == state::closed;
   }
 
   asio::awaitable<void> run() {
     auto self = shared_from_this();
     auto delay = cfg_.reconnect_min;
-    while (state_ != state::closed) {
-      state_ = state::connecting;
+    while (!is_closed()) {
+      set_state(state::connecting);
       auto s = std::make_shared<session>(strand_);
       auto ec = co_await connect(s);
-      if (state_ == state::closed) break;
+      if (is_closed()) break;
       if (!ec) {
         session_ = s;
-        state_ = state::connected;
+        set_state(state::connected);
         connected_ = true;
         ++generation_;
         connects_.fetch_add(1, std::memory_order_relaxed);
         delay = cfg_.reconnect_min;
+        if (on_connect_) on_connect_();
         asio::co_spawn(strand_, write_loop(s), asio::detached);
         if (cfg_.response_timeout.count() > 0) asio::co_spawn(strand_, watch(s), asio::detached);
         ec = co_await read_loop(*s);
         end_session(*s);
         session_.reset();
         connected_ = false;
-        if (state_ == state::closed) break;
+        if (is_closed()) break;
         if (s->timed_out) {
           ec = error::response_timeout;
           set_error("No reply from Redis within " + std::to_string(cfg_.response_timeout.count()) + " ms");
-          fail_all(in_flight_, ec);
         } else {
           set_error(ec.message());
         }
+        if (s->timed_out) fail_queued(error::response_timeout, std::nullopt);
       }
       failures_.fetch_add(1, std::memory_order_relaxed);
-      state_ = state::backoff;
-      fail_all(in_flight_, error::connection_lost);
-      fail_all(waiting_, error::not_connected);
+      set_state(state::backoff);
+      fail_queued(error::connection_lost, error_code(error::not_connected));
       backoff_timer_.expires_after(delay);
       co_await backoff_timer_.async_wait(tuple_awaitable);
       delay = std::min(cfg_.reconnect_max, delay * 2);
@@ -207,8 +266,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       co_return ec;
     }
     asio::ip::tcp::resolver resolver(strand_);
-    auto [rec, results] =
-        co_await resolver.async_resolve(addr_.host, std::to_string(addr_.port), tuple_awaitable);
+    auto [rec, results] = co_await resolver.async_resolve(addr_.host, std::to_string(addr_.port), tuple_awaitable);
     if (rec) co_return rec;
     error_code last = asio::error::host_not_found;
     for (const auto& entry : results) {
@@ -221,7 +279,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         co_return error_code{};
       }
       last = ec;
-      if (state_ == state::closed) break;
+      if (is_closed()) break;
     }
     co_return last;
   }
@@ -245,7 +303,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     detail::reply_parser parser(cfg_.max_read_buffer);
     std::array<char, 4096> buf;
     std::size_t got = 0;
-    while (got < req.commands()) {
+    while (got < req.expected_replies()) {
       auto [rec, r] = co_await s.socket.async_read_some(asio::buffer(buf), tuple_awaitable);
       if (rec) co_return rec;
       if (auto ec = parser.feed(buf.data(), r)) co_return ec;
@@ -263,20 +321,24 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     co_return error_code{};
   }
 
-  // Ends the session when the oldest request written has waited `response_timeout` for its
-  // reply (replies come in order, so the front of `in_flight_` is the oldest). One timer per
-  // connection, re-armed per oldest request, not per request.
+  // Ends the session when the request in flight the longest has waited `response_timeout` for
+  // its reply. One timer per connection, re-armed per oldest request, not per request.
   asio::awaitable<void> watch(std::shared_ptr<session> s) {
     auto self = shared_from_this();
     const auto limit = cfg_.response_timeout;
     while (!s->done) {
       const auto now = clock::now();
-      if (!in_flight_.empty() && now - in_flight_.front()->written_at >= limit) {
+      std::optional<clock::time_point> oldest;
+      {
+        std::lock_guard lk(mutex_);
+        if (const auto* e = mux_.oldest_in_flight()) oldest = e->written_at;
+      }
+      if (oldest && now - *oldest >= limit) {
         s->timed_out = true;
         end_session(*s);
         co_return;
       }
-      s->watchdog.expires_at(in_flight_.empty() ? now + limit : in_flight_.front()->written_at + limit);
+      s->watchdog.expires_at(oldest ? *oldest + limit : now + limit);
       co_await s->watchdog.async_wait(tuple_awaitable);
     }
   }
@@ -285,23 +347,17 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     auto self = shared_from_this();
     for (;;) {
       if (s->done) co_return;
-      if (waiting_.empty()) {
-        s->wake.expires_at(clock::time_point::max());
-        co_await s->wake.async_wait(tuple_awaitable);
+      std::string_view bytes;
+      {
+        std::lock_guard lk(mutex_);
+        if (mux_.has_pending_write()) bytes = mux_.prepare_write();
+      }
+      if (bytes.empty()) {
+        (void)co_await write_wake_.wait(clock::time_point::max());
         continue;
       }
-      s->write_buffer.clear();
-      const auto now = clock::now();
-      while (!waiting_.empty()) {
-        auto p = std::move(waiting_.front());
-        waiting_.pop_front();
-        s->write_buffer += p->req.payload();
-        p->req = request();
-        p->written_at = now;
-        in_flight_.push_back(std::move(p));
-      }
       writes_.fetch_add(1, std::memory_order_relaxed);
-      auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(s->write_buffer), tuple_awaitable);
+      auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(bytes.data(), bytes.size()), tuple_awaitable);
       if (ec) {
         // The reader sees the closed socket and ends the session.
         end_session(*s);
@@ -311,31 +367,41 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   }
 
   asio::awaitable<error_code> read_loop(session& s) {
-    detail::reply_parser parser(cfg_.max_read_buffer);
     std::vector<char> buf(64 * 1024);
+    std::vector<pending*> done;
+    std::vector<value> pushes;
     for (;;) {
       auto [ec, n] = co_await s.socket.async_read_some(asio::buffer(buf), tuple_awaitable);
       if (ec) co_return error_code(error::connection_lost);
-      if (auto fe = parser.feed(buf.data(), n)) co_return fe;
-      std::size_t completed = 0;
+      {
+        std::lock_guard lk(mutex_);
+        if (auto fe = mux_.feed(buf.data(), n)) co_return fe;
+      }
       for (;;) {
-        std::optional<value> v;
-        if (auto pe = parser.next(v)) co_return pe;
-        if (!v) break;
-        if (completed == replies_per_turn) {
-          completed = 0;
-          co_await asio::post(strand_, asio::use_awaitable);
-          if (s.done) co_return error_code(error::connection_lost);
+        error_code pe;
+        {
+          std::lock_guard lk(mutex_);
+          while (done.size() < replies_per_turn) {
+            detail::multiplexer::event ev;
+            if ((pe = mux_.next(ev))) break;
+            if (ev.type == detail::multiplexer::event::kind::none) break;
+            if (ev.type == detail::multiplexer::event::kind::push)
+              pushes.push_back(std::move(ev.message));
+            else
+              done.push_back(static_cast<pending*>(ev.entry));
+          }
         }
-        if (in_flight_.empty()) co_return error_code(error::protocol_error);
-        auto& front = *in_flight_.front();
-        front.replies.push_back(std::move(*v));
-        if (front.replies.size() == front.expected) {
-          auto done = std::move(in_flight_.front());
-          in_flight_.pop_front();
-          complete(std::move(done), {});
-          ++completed;
-        }
+        for (auto& m : pushes)
+          if (on_push_) on_push_(std::move(m));
+        pushes.clear();
+        const bool full_turn = done.size() == replies_per_turn;
+        for (auto* p : done) complete(p, {});
+        done.clear();
+        if (pe) co_return pe;
+        if (!full_turn) break;
+        // Let the callers of those replies run before handing out more.
+        co_await asio::post(strand_, asio::use_awaitable);
+        if (s.done) co_return error_code(error::connection_lost);
       }
     }
   }
@@ -351,12 +417,22 @@ connection::~connection() { close(); }
 
 connection::executor_type connection::get_executor() const noexcept { return impl_->ex_; }
 
+void connection::set_push_handler(std::function<void(value)> handler) {
+  impl_->on_push_ = std::move(handler);
+  std::lock_guard lk(impl_->mutex_);
+  impl_->mux_.detect_pushes(true);
+}
+
+void connection::set_connect_handler(std::function<void()> handler) { impl_->on_connect_ = std::move(handler); }
+
 void connection::start() {
-  asio::dispatch(impl_->strand_, [self = impl_] {
-    if (self->state_ != impl::state::idle) return;
-    self->state_ = impl::state::connecting;
-    asio::co_spawn(self->strand_, self->run(), asio::detached);
-  });
+  {
+    // Requests made from now on wait for the connection instead of failing.
+    std::lock_guard lk(impl_->mutex_);
+    if (impl_->state_ != impl::state::idle) return;
+    impl_->state_ = impl::state::connecting;
+  }
+  asio::co_spawn(impl_->strand_, impl_->run(), asio::detached);
 }
 
 void connection::close() {
@@ -382,12 +458,6 @@ std::string connection::last_error() const {
   return impl_->last_error_;
 }
 
-void connection::exec_impl(request req, handler_type handler) {
-  auto p = std::make_unique<impl::pending>(std::move(req), std::move(handler));
-  asio::post(impl_->strand_, [self = impl_, p = std::move(p)]() mutable {
-    if (p->expected == 0) return self->complete(std::move(p), {});
-    self->enqueue(std::move(p));
-  });
-}
+void connection::exec_impl(const request& req, handler_type handler) { impl_->exec(req, std::move(handler)); }
 
 }  // namespace river::redis

@@ -1,7 +1,7 @@
-// RESP encoding and decoding with hiredis, URL parsing, and stream reply decoding: the sans-I/O
-// half of the Redis part. This file and connection.cpp are the only ones that see hiredis.
+// RESP encoding (written directly) and decoding (hiredis's parser building River's values), and
+// the decoding of stream replies: the sans-I/O half of the Redis part. The only file that sees
+// hiredis.
 
-#include <river/redis/config.hpp>
 #include <river/redis/detail/resp.hpp>
 #include <river/redis/detail/stream_entry.hpp>
 #include <river/redis/request.hpp>
@@ -9,7 +9,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include <array>
 #include <charconv>
 #include <limits>
 #include <stdexcept>
@@ -19,34 +18,49 @@ namespace river::redis {
 
 // ---- request --------------------------------------------------------------------------------
 
+namespace {
+
+void append_length_line(std::string& out, char prefix, std::size_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  (void)ec;
+  out.push_back(prefix);
+  out.append(digits, end);
+  out.append("\r\n", 2);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// Pub/sub commands answer once per channel they name.
+std::size_t replies_of(std::span<const std::string_view> args) {
+  for (std::string_view name : {"SSUBSCRIBE", "SUNSUBSCRIBE", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE"})
+    if (iequals(args[0], name)) return args.size() - 1;
+  return 1;
+}
+
+}  // namespace
+
+// RESP written directly: `*N\r\n` then `$LEN\r\nARG\r\n` per argument.
 void request::push(std::span<const std::string_view> args) {
   if (args.empty()) throw std::invalid_argument("river::redis::request: a command needs a name");
-  if (args.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-    throw std::invalid_argument("river::redis::request: too many arguments");
-  // Most commands have a few arguments: keep their pointers on the stack.
-  constexpr std::size_t small = 16;
-  std::array<const char*, small> argv_small;
-  std::array<std::size_t, small> lens_small;
-  std::vector<const char*> argv_big;
-  std::vector<std::size_t> lens_big;
-  const char** argv = argv_small.data();
-  std::size_t* lens = lens_small.data();
-  if (args.size() > small) {
-    argv_big.resize(args.size());
-    lens_big.resize(args.size());
-    argv = argv_big.data();
-    lens = lens_big.data();
+  std::size_t size = 16;
+  for (auto a : args) size += a.size() + 16;
+  payload_.reserve(payload_.size() + size);
+  append_length_line(payload_, '*', args.size());
+  for (auto a : args) {
+    append_length_line(payload_, '$', a.size());
+    payload_.append(a.data(), a.size());
+    payload_.append("\r\n", 2);
   }
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    argv[i] = args[i].data();
-    lens[i] = args[i].size();
-  }
-  char* out = nullptr;
-  const int n = redisFormatCommandArgv(&out, static_cast<int>(args.size()), argv, lens);
-  if (n < 0 || out == nullptr) throw std::bad_alloc();
-  std::unique_ptr<char, decltype(&redisFreeCommand)> owned(out, &redisFreeCommand);
-  payload_.append(out, static_cast<std::size_t>(n));
   ++commands_;
+  replies_ += replies_of(args);
 }
 
 // ---- value ----------------------------------------------------------------------------------
@@ -84,152 +98,69 @@ std::string to_string(const value& v) {
   return out;
 }
 
-// ---- URL ------------------------------------------------------------------------------------
-
-namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
-template <class Int>
-bool parse_number(std::string_view s, Int& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size();
-}
-
-}  // namespace
-
-boost::system::result<address> parse_url(std::string_view url) {
-  const error_code bad = error::invalid_url;
-  address a;
-  constexpr std::string_view tcp_scheme = "redis://", unix_scheme = "unix://";
-  if (url.starts_with(unix_scheme)) {
-    a.kind = address::transport::unix_socket;
-    auto rest = url.substr(unix_scheme.size());
-    if (auto q = rest.find('?'); q != std::string_view::npos) {
-      auto query = rest.substr(q + 1);
-      rest = rest.substr(0, q);
-      if (!query.starts_with("db=") || !parse_number(query.substr(3), a.database) || a.database < 0) return bad;
-    }
-    if (rest.empty() || rest.front() != '/') return bad;
-    a.path = std::string(rest);
-    a.host.clear();
-    return a;
-  }
-  if (!url.starts_with(tcp_scheme)) return bad;
-  auto rest = url.substr(tcp_scheme.size());
-  std::string_view path;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    path = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-  }
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    auto userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
-      // `redis://secret@host` names a password alone, as redis-cli and most clients read it.
-      if (!percent_decode(userinfo, a.password)) return bad;
-    } else {
-      if (!percent_decode(userinfo.substr(0, colon), a.user)) return bad;
-      if (!percent_decode(userinfo.substr(colon + 1), a.password)) return bad;
-    }
-  }
-  std::string_view host = rest, port;
-  if (!rest.empty() && rest.front() == '[') {
-    auto close = rest.find(']');
-    if (close == std::string_view::npos) return bad;
-    host = rest.substr(1, close - 1);
-    auto after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return bad;
-      port = after.substr(1);
-      if (port.empty()) return bad;
-    }
-  } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-    if (port.empty()) return bad;
-  }
-  if (host.empty()) return bad;
-  a.host = std::string(host);
-  if (!port.empty() && (!parse_number(port, a.port) || a.port == 0)) return bad;
-  if (!path.empty() && (!parse_number(path, a.database) || a.database < 0)) return bad;
-  return a;
-}
-
 // ---- reply parser ---------------------------------------------------------------------------
 
 namespace detail {
 
 namespace {
+
 struct reader_deleter {
   void operator()(redisReader* r) const noexcept { redisReaderFree(r); }
 };
-struct reply_deleter {
-  void operator()(void* r) const noexcept { freeReplyObject(r); }
-};
 
-value convert(const redisReply& r) {
-  value v;
-  switch (r.type) {
-    case REDIS_REPLY_STRING:
-      v.type = value::kind::string;
-      v.text.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_STATUS:
-      v.type = value::kind::status;
-      v.text.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_ERROR:
-      v.type = value::kind::error;
-      v.text.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      v.type = value::kind::integer;
-      v.integer = r.integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      v.type = value::kind::array;
-      v.elements.reserve(r.elements);
-      for (std::size_t i = 0; i < r.elements; ++i) v.elements.push_back(convert(*r.element[i]));
-      break;
-    default: v.type = value::kind::nil; break;
-  }
+// hiredis parses; these build the reply straight into River's `value` tree, in the parser's own
+// root, instead of hiredis's `redisReply` objects that would then be copied: a reply costs no
+// allocation beyond its arrays and long strings.
+value* slot_for(const redisReadTask* task) {
+  if (task->parent) return &static_cast<value*>(task->parent->obj)->elements[static_cast<std::size_t>(task->idx)];
+  auto* root = static_cast<value*>(task->privdata);
+  *root = value{};
+  return root;
+}
+
+void* create_string(const redisReadTask* task, char* str, size_t len) {
+  auto* v = slot_for(task);
+  v->type = task->type == REDIS_REPLY_ERROR    ? value::kind::error
+            : task->type == REDIS_REPLY_STATUS ? value::kind::status
+                                               : value::kind::string;
+  v->text.assign(str, len);
   return v;
 }
+
+void* create_array(const redisReadTask* task, int elements) {
+  auto* v = slot_for(task);
+  v->type = value::kind::array;
+  v->elements.resize(static_cast<std::size_t>(elements));
+  return v;
+}
+
+void* create_integer(const redisReadTask* task, long long i) {
+  auto* v = slot_for(task);
+  v->type = value::kind::integer;
+  v->integer = i;
+  return v;
+}
+
+void* create_nil(const redisReadTask* task) { return slot_for(task); }
+
+// The tree lives in the parser: nothing to free.
+void free_object(void*) {}
+
+redisReplyObjectFunctions value_functions = {create_string, create_array, create_integer, create_nil, free_object};
+
 }  // namespace
 
 struct reply_parser::impl {
   std::unique_ptr<redisReader, reader_deleter> reader;
-  std::size_t max_buffer;
+  value root;
+  std::size_t max_buffer = 0;
   bool failed = false;
 };
 
 reply_parser::reply_parser(std::size_t max_buffer) : impl_(std::make_unique<impl>()) {
-  impl_->reader.reset(redisReaderCreate());
+  impl_->reader.reset(redisReaderCreateWithFunctions(&value_functions));
   if (!impl_->reader) throw std::bad_alloc();
+  impl_->reader->privdata = &impl_->root;
   impl_->max_buffer = max_buffer;
 }
 reply_parser::~reply_parser() = default;
@@ -259,8 +190,7 @@ error_code reply_parser::next(std::optional<value>& out) {
     return error::protocol_error;
   }
   if (raw == nullptr) return {};
-  std::unique_ptr<void, reply_deleter> owned(raw);
-  out = convert(*static_cast<const redisReply*>(raw));
+  out = std::move(impl_->root);
   return {};
 }
 
@@ -272,78 +202,6 @@ std::size_t reply_parser::buffered() const noexcept {
 std::string reply_parser::last_error() const {
   const auto* r = impl_->reader.get();
   return r->err ? std::string(r->errstr) : std::string();
-}
-
-// ---- stream entries -------------------------------------------------------------------------
-
-std::optional<entry_id> entry_id::parse(std::string_view text) noexcept {
-  auto dash = text.find('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  entry_id id;
-  auto digits = [](std::string_view s) {
-    for (char c : s)
-      if (c < '0' || c > '9') return false;
-    return !s.empty();
-  };
-  auto ms = text.substr(0, dash), seq = text.substr(dash + 1);
-  if (!digits(ms) || !digits(seq) || !parse_number(ms, id.ms) || !parse_number(seq, id.seq)) return std::nullopt;
-  return id;
-}
-
-std::string entry_id::to_string() const { return std::to_string(ms) + "-" + std::to_string(seq); }
-
-namespace {
-
-error_code shape_error(const value& reply) {
-  return reply.is_error() ? error_code(error::server_error) : error_code(error::unexpected_reply);
-}
-
-bool decode_entry(const value& v, stream_entry& out) {
-  if (!v.is_array() || v.elements.size() != 2) return false;
-  const auto& id = v.elements[0];
-  const auto& fields = v.elements[1];
-  if (!id.is_text()) return false;
-  out.id = id.text;
-  // A deleted entry can come back with nil fields (XREAD on a stream with deleted entries
-  // under some versions); treat it as an entry without fields.
-  if (fields.is_nil()) return true;
-  if (!fields.is_array() || fields.elements.size() % 2 != 0) return false;
-  out.fields.reserve(fields.elements.size() / 2);
-  for (std::size_t i = 0; i < fields.elements.size(); i += 2) {
-    const auto& f = fields.elements[i];
-    const auto& val = fields.elements[i + 1];
-    if (!f.is_text() || !val.is_text()) return false;
-    out.fields.emplace_back(f.text, val.text);
-  }
-  return true;
-}
-
-}  // namespace
-
-boost::system::result<std::vector<stream_entry>> decode_range(const value& reply) {
-  if (!reply.is_array()) return shape_error(reply);
-  std::vector<stream_entry> out;
-  out.reserve(reply.elements.size());
-  for (const auto& e : reply.elements) {
-    stream_entry entry;
-    if (!decode_entry(e, entry)) return error_code(error::unexpected_reply);
-    out.push_back(std::move(entry));
-  }
-  return out;
-}
-
-boost::system::result<std::vector<stream_entries>> decode_read(const value& reply) {
-  std::vector<stream_entries> out;
-  if (reply.is_nil()) return out;
-  if (!reply.is_array()) return shape_error(reply);
-  for (const auto& k : reply.elements) {
-    if (!k.is_array() || k.elements.size() != 2 || !k.elements[0].is_text())
-      return error_code(error::unexpected_reply);
-    auto entries = decode_range(k.elements[1]);
-    if (!entries) return error_code(error::unexpected_reply);
-    out.push_back({k.elements[0].text, std::move(*entries)});
-  }
-  return out;
 }
 
 }  // namespace detail

@@ -33,7 +33,7 @@ redis::request one(std::initializer_list<std::string_view> args) {
 }
 
 // Sends one request and returns its replies, failing the test on a connection error.
-asio::awaitable<std::vector<value>> exec(redis::connection& c, redis::request req) {
+asio::awaitable<redis::response> exec(redis::connection& c, redis::request req) {
   auto [ec, replies] = co_await c.async_exec(std::move(req), tuple_awaitable);
   INFO(ec.message());
   REQUIRE(!ec);
@@ -58,7 +58,7 @@ TEST_CASE("redis connection: pipelined requests are answered in order, coalesced
     int done = 0;
     std::vector<int> order;
     for (int i = 0; i < n; ++i) {
-      c.async_exec(one({"INCR", "counter"}), [&, i](error_code ec, std::vector<value> r) {
+      c.async_exec(one({"INCR", "counter"}), [&, i](error_code ec, redis::response r) {
         REQUIRE(!ec);
         REQUIRE(r.size() == 1);
         got[static_cast<std::size_t>(i)] = r[0].integer;
@@ -112,9 +112,9 @@ TEST_CASE("redis connection: callback, use_awaitable, as_tuple and use_future al
   asio::io_context io;
   redis::connection c(io.get_executor(), config_for(server.url()));
   c.start();
-  std::future<std::vector<value>> fut = c.async_exec(one({"PING"}), asio::use_future);
+  std::future<redis::response> fut = c.async_exec(one({"PING"}), asio::use_future);
   bool callback = false, awaited = false, tupled = false;
-  c.async_exec(one({"ECHO", "cb"}), [&](error_code ec, std::vector<value> r) {
+  c.async_exec(one({"ECHO", "cb"}), [&](error_code ec, redis::response r) {
     callback = !ec && r.at(0).text == "cb";
   });
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
@@ -216,7 +216,7 @@ TEST_CASE("redis connection: a server that goes away fails what is in flight; th
     // A blocked command is in flight when the server dies.
     error_code blocked_ec;
     bool blocked_done = false;
-    c.async_exec(one({"BLPOP", "nothing", "0"}), [&](error_code ec, std::vector<value>) {
+    c.async_exec(one({"BLPOP", "nothing", "0"}), [&](error_code ec, redis::response) {
       blocked_ec = ec;
       blocked_done = true;
     });

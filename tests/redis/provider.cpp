@@ -46,7 +46,7 @@ TEST_CASE("redis provider: events are XADDed as `item`, closed by `end STREAM_EN
     auto req2 = cmd({"PTTL", "stream-store-run1"});
     auto ttl = co_await raw(server, std::move(req2));
     CHECK(ttl.at(0).integer > 23 * 3600 * 1000);
-    auto req3 = cmd({"EXISTS", "river-lease:store:run1"});
+    auto req3 = cmd({"EXISTS", "river-lease:{stream-store-run1}"});
     auto lease = co_await raw(server, std::move(req3));
     CHECK(lease.at(0).integer == 0);
     auto after = co_await log.writer->append(chunk(9), false);

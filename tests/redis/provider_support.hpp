@@ -62,7 +62,7 @@ inline asio::awaitable<std::vector<std::string>> drain(river::log_reader& r, std
 }
 
 /// Runs raw commands on a connection of its own.
-inline asio::awaitable<std::vector<redis::value>> raw(const redis_server& server, redis::request req) {
+inline asio::awaitable<redis::response> raw(const redis_server& server, redis::request req) {
   redis::connection_config cc;
   cc.url = server.url();
   redis::connection c(co_await asio::this_coro::executor, cc);

@@ -1,15 +1,20 @@
 #pragma once
 
 // An append-only log of records kept as their frames (detail/record_frame.hpp) in pages of memory
-// that never move: readers hold views into them for as long as the log lives, and consecutive
-// records sit next to each other, so a reader that catches up writes many records in one piece.
-// Pages grow geometrically up to a cap, so a run's storage costs about its bytes.
+// that never move: readers hold views into them, and consecutive records sit next to each other,
+// so a reader that catches up writes many records in one piece. Pages grow geometrically up to a
+// cap, so a run's storage costs about its bytes.
+//
+// A log may be a window: `trim_locked` drops whole pages from its front. Records keep their
+// index (it counts from the log's first record ever), and a reader that needs its views to
+// outlive a trim pins their pages (`read_locked` with `pins`).
 
 #include <river/detail/record_frame.hpp>
 #include <river/detail/wakeup.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -23,6 +28,9 @@ struct log_sleeper {
   wakeup wake;
   bool queued = false;
 };
+
+/// Pages a reader keeps alive while it holds views into them.
+using page_pins = std::vector<std::shared_ptr<const char[]>>;
 
 class record_log {
  public:
@@ -39,25 +47,46 @@ class record_log {
     wake_all_locked();
   }
 
-  /// Records stored.
-  std::size_t size_locked() const noexcept { return index_.size(); }
+  /// Index of the first record kept (0 until a trim).
+  std::size_t begin_locked() const noexcept { return base_; }
+  /// Index past the last record.
+  std::size_t end_locked() const noexcept { return base_ + index_.size(); }
+  /// Records stored (the log never trimmed).
+  std::size_t size_locked() const noexcept { return end_locked(); }
 
-  /// The views of record `i` (< `size_locked()`), valid while the log lives.
+  /// The views of record `i` (in [begin, end)), valid while its page is kept.
   record_view view_locked(std::size_t i) const noexcept {
-    const auto& e = index_[i];
+    const auto& e = index_[i - base_];
     const auto position_size = e.frame_size - e.data_size - frame_size(0, 0);
     return record_view{std::string_view(e.frame + frame_size(e.data_size, 0) - frame_suffix.size(), position_size),
                        std::string_view(e.frame + frame_data_prefix.size(), e.data_size),
                        std::string_view(e.frame, e.frame_size)};
   }
 
-  /// Adds records [from, from + n) to `out`.
-  void read_locked(std::size_t from, std::size_t n, std::vector<record_view>& out) const {
+  /// Adds records [from, from + n) to `out`; with `pins`, also the pages they lie in.
+  void read_locked(std::size_t from, std::size_t n, std::vector<record_view>& out, page_pins* pins = nullptr) const {
     for (auto i = from; i < from + n; ++i) out.push_back(view_locked(i));
+    if (pins && n > 0) {
+      const auto last = page_of(from + n - 1);
+      for (auto p = page_of(from); p <= last; ++p) pins->push_back(pages_[p - first_page_].bytes);
+    }
+  }
+
+  /// Drops whole pages from the front while at least `keep` records stay.
+  void trim_locked(std::size_t keep) {
+    while (pages_.size() > 1 && index_.size() - pages_.front().records >= keep) {
+      const auto n = pages_.front().records;
+      for (std::size_t i = 0; i < n; ++i) frame_bytes_ -= index_[i].frame_size;
+      index_.erase(index_.begin(), index_.begin() + static_cast<std::ptrdiff_t>(n));
+      page_bytes_ -= pages_.front().capacity;
+      pages_.pop_front();
+      base_ += n;
+      ++first_page_;
+    }
   }
 
   /// Bytes held: pages (used or not) and the index.
-  std::size_t bytes_locked() const noexcept { return page_bytes_ + index_.capacity() * sizeof(entry); }
+  std::size_t bytes_locked() const noexcept { return page_bytes_ + index_.size() * sizeof(entry); }
   /// Bytes of frames stored.
   std::size_t frame_bytes_locked() const noexcept { return frame_bytes_; }
 
@@ -90,30 +119,42 @@ class record_log {
     std::uint32_t data_size;
   };
   struct page {
-    std::unique_ptr<char[]> bytes;
+    std::shared_ptr<char[]> bytes;
     std::size_t capacity;
     std::size_t used;
+    std::size_t records;
   };
 
-  static constexpr std::size_t first_page = 2 * 1024;
-  static constexpr std::size_t max_page = 256 * 1024;
+  static constexpr std::size_t first_page_size = 2 * 1024;
+  static constexpr std::size_t max_page_size = 256 * 1024;
+
+  // The number (counting from the first page ever) of the page that holds record `i`.
+  std::size_t page_of(std::size_t i) const noexcept {
+    auto rel = i - base_;
+    std::size_t p = 0;
+    while (rel >= pages_[p].records) rel -= pages_[p++].records;
+    return first_page_ + p;
+  }
 
   char* reserve(std::size_t size) {
     if (pages_.empty() || pages_.back().capacity - pages_.back().used < size) {
-      const auto grown = pages_.empty() ? first_page : std::min(pages_.back().capacity * 2, max_page);
+      const auto grown = pages_.empty() ? first_page_size : std::min(pages_.back().capacity * 2, max_page_size);
       const auto capacity = std::max(grown, size);
-      pages_.push_back(page{std::make_unique_for_overwrite<char[]>(capacity), capacity, 0});
+      pages_.push_back(page{std::make_shared_for_overwrite<char[]>(capacity), capacity, 0, 0});
       page_bytes_ += capacity;
     }
     auto& p = pages_.back();
     char* at = p.bytes.get() + p.used;
     p.used += size;
+    ++p.records;
     return at;
   }
 
-  std::vector<page> pages_;
-  std::vector<entry> index_;
+  std::deque<page> pages_;
+  std::deque<entry> index_;
   std::vector<log_sleeper*> sleepers_;
+  std::size_t base_ = 0;        // records trimmed from the front
+  std::size_t first_page_ = 0;  // pages trimmed from the front
   std::size_t page_bytes_ = 0;
   std::size_t frame_bytes_ = 0;
 };

@@ -72,12 +72,11 @@ struct config {
   /// When appends have failed for this long without one success (Redis unreachable), the run is
   /// stopped and closed with a fatal error as soon as Redis can be reached again.
   std::chrono::milliseconds outage_limit = std::chrono::seconds(30);
-  /// Connections that carry the blocking `XREAD` of live readers (each waits on many runs).
-  std::size_t reader_connections = 1;
-  /// Most entries one `XREAD` returns per run, and one `XRANGE` of a replay.
+  /// Most entries one `XRANGE` of a followed run returns.
   std::size_t read_batch = 256;
-  /// Entries of a run kept in memory for the live readers of this process; a reader further
-  /// behind replays from Redis with `XRANGE`.
+  /// Entries of a run kept in memory for the readers of this process (the owner's own feed, or
+  /// the feed of a run followed from elsewhere): between one and two windows are kept. A reader
+  /// further behind replays from Redis with `XRANGE`.
   std::size_t feed_window = 1024;
   /// Settings of the connections (the URL above replaces `url` there).
   connection_config connection;

@@ -10,17 +10,21 @@
 #include <boost/asio/async_result.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 namespace river::redis {
 
 /// One pipelined connection to Redis, over TCP or a unix socket, that reconnects by itself.
 ///
-/// Any number of callers share it: each `async_exec` queues a request; queued requests are
-/// coalesced into one write while earlier ones are still on the wire, and replies are matched to
-/// requests in order. hiredis parses the replies; Asio owns the socket.
+/// Any number of callers share it: each `async_exec` copies its request's bytes into the queue
+/// at once (so one request object can be reused for every call); queued requests are coalesced
+/// into one write while earlier ones are still on the wire, and replies are matched to requests
+/// in order (`detail::multiplexer`). hiredis parses the replies; Asio owns the socket.
+///
+/// Pub/sub: a connection with a push handler (`set_push_handler`) tells messages the server
+/// pushes (`smessage`, `message`) from replies and hands them to the handler.
 ///
 /// After a failure (the server went away, a protocol error, a reply past
 /// `connection_config::max_read_buffer`) every request written or waiting fails, the socket is
@@ -54,6 +58,14 @@ class connection {
 
   executor_type get_executor() const noexcept;
 
+  /// Messages the server pushes to a connection that subscribed to channels, on the connection's
+  /// strand. Set before `start`.
+  void set_push_handler(std::function<void(value)> handler);
+
+  /// Called on the connection's strand each time it is established (the first time included),
+  /// before queued requests are written: a subscriber subscribes again there. Set before `start`.
+  void set_connect_handler(std::function<void()> handler);
+
   /// Starts connecting (and reconnecting after failures) until `close`.
   void start();
 
@@ -73,9 +85,12 @@ class connection {
   /// The text of the last connection failure ("Connection refused", a handshake error reply).
   std::string last_error() const;
 
-  /// Sends the commands of `req` and completes with one reply per command.
+  /// Sends the commands of `req` and completes with their replies (`request::expected_replies`).
+  /// The request's bytes are copied when the operation starts (at once for callbacks; when
+  /// awaited for `use_awaitable` and `deferred`): `req` must stay valid until then, as a buffer
+  /// must for Asio's writes.
   ///
-  /// Completion signature: `void(error_code, std::vector<value>)`. Error replies of single
+  /// Completion signature: `void(error_code, response)`. Error replies of single
   /// commands are `value::kind::error` elements, not an `error_code`: the error code reports a
   /// failed connection (`error::not_connected`, `error::connection_lost`, `error::closed`,
   /// `error::queue_full`, `error::protocol_error`, `error::read_buffer_exceeded`), and the
@@ -86,15 +101,14 @@ class connection {
   ///
   /// The handler runs on its associated executor, by default the connection's executor.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
-  auto async_exec(request req, CompletionToken&& token = CompletionToken()) {
-    return asio::async_initiate<CompletionToken, void(error_code, std::vector<value>)>(
-        [this](auto handler, request r) { exec_impl(std::move(r), std::move(handler)); }, token,
-        std::move(req));
+  auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
+    return asio::async_initiate<CompletionToken, void(error_code, response)>(
+        [this](auto handler, const request* r) { exec_impl(*r, std::move(handler)); }, token, &req);
   }
 
  private:
-  using handler_type = asio::any_completion_handler<void(error_code, std::vector<value>)>;
-  void exec_impl(request req, handler_type handler);
+  using handler_type = asio::any_completion_handler<void(error_code, response)>;
+  void exec_impl(const request& req, handler_type handler);
 
   struct impl;
   std::shared_ptr<impl> impl_;

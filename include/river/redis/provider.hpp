@@ -20,13 +20,19 @@ struct provider_state;
 /// A run lives under `stream-STORAGEID-RUNID`; each event is one `XADD` with the field `item`,
 /// the terminal event is followed by the entry `end STREAM_END`, and entry ids are positions.
 /// Appends of all runs share one pipelined connection, so appends made while others are on the
-/// wire travel together; `append` completes when Redis acknowledged the entry. Live readers share
-/// `config::reader_connections` connections: one blocking `XREAD` waits on every followed run.
+/// wire travel together; `append` completes when Redis acknowledged the entry.
 ///
-/// Besides the run's key, the instance running a run keeps a lease (`river-lease:STORAGE:RUN`,
-/// renewed while it runs) and listens on its control stream (`river-control:INSTANCE`) for
-/// cancel requests sent from any instance. When a lease lapses before the run's end, readers
-/// close the run's log with a `stream_fatal_error` ("producer lost"), exactly once.
+/// Readers on the instance that runs a run are fed from its acknowledged appends, in Redis's
+/// order and with Redis's ids. Readers elsewhere follow the run through small notices the owner
+/// publishes on the run's sharded pub/sub channel; one instance-wide subscriber connection reads
+/// them, and each notice brings one `XRANGE` from the newest entry held: the work per event does
+/// not grow with the number of runs followed. Each entry is checked and framed once per
+/// instance, and every reader there writes the same bytes.
+///
+/// Besides the run's stream, the owner keeps a lease (`river-lease:{stream-S-R}`, renewed while
+/// it runs) and listens on the run's control channel for cancel requests from any instance.
+/// When a lease lapses before the run's end, readers close the run's log with a
+/// `stream_fatal_error` ("producer lost"), exactly once. docs/protocol.md lists every key.
 ///
 /// Thread safety: all operations may be called from any thread. The provider's own work runs on
 /// strands of the executor it was given; it starts no thread.
@@ -37,12 +43,14 @@ class provider final : public river::provider {
  public:
   /// What the provider does now.
   struct stats {
-    std::size_t connections = 0;       ///< Redis connections open (commands + readers)
+    std::size_t connections = 0;       ///< Redis connections open (commands + subscriber)
     std::size_t running = 0;           ///< runs of this instance in progress
-    std::size_t followed = 0;          ///< runs that live readers of this process follow
+    std::size_t followed = 0;          ///< runs of other instances that readers here follow
     std::uint64_t appends = 0;         ///< events acknowledged by Redis
     std::uint64_t writes = 0;          ///< socket writes of the command connection
     std::uint64_t producers_lost = 0;  ///< runs this process closed as "producer lost"
+    std::uint64_t notices = 0;         ///< notices of new entries received for followed runs
+    std::uint64_t fetches = 0;         ///< XRANGE reads of followed runs after notices
   };
 
   /// Connects (in the background) to `cfg.url`. Throws `std::invalid_argument` for a bad URL.
@@ -65,12 +73,12 @@ class provider final : public river::provider {
   asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(
       std::string storage_id, std::string run_id, std::optional<std::string> after) override;
 
-  /// Reaches the run's instance through its control stream. Errors: `errc::run_not_found`,
+  /// Reaches the run's instance through its control channel. Errors: `errc::run_not_found`,
   /// `errc::run_already_finished`, `errc::storage_failure` (Redis unreachable, or a run without
   /// a lease, such as one written by the TypeScript provider).
   asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) override;
 
-  /// This instance's random id (its control stream is `river-control:ID`).
+  /// This instance's random id (the value of the leases it holds).
   std::string_view instance_id() const noexcept;
 
   stats get_stats() const;

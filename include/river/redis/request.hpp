@@ -11,30 +11,38 @@
 namespace river::redis {
 
 /// One or more Redis commands, encoded as RESP and sent in one piece. Their replies come back
-/// together, one `value` per command, in order.
+/// together, in order: one per command, and one per channel of the pub/sub commands
+/// (`SSUBSCRIBE`, `SUBSCRIBE` and their `UNSUBSCRIBE`, which must name their channels).
 ///
-/// Arguments are binary safe (each is sent with its length).
+/// Arguments are binary safe (each is sent with its length). A request keeps its buffer across
+/// `clear`, and `connection::async_exec` copies the bytes, so a request reused for every command
+/// of a hot path allocates nothing once its buffer has grown.
 class request {
  public:
   /// Appends one command, its name first: `push({"XADD", key, "*", "item", json})`.
+  /// \throws std::invalid_argument for an empty command.
   void push(std::span<const std::string_view> args);
   void push(std::initializer_list<std::string_view> args) {
     push(std::span<const std::string_view>(args.begin(), args.size()));
   }
 
-  /// The number of commands, hence of replies.
+  /// The number of commands.
   std::size_t commands() const noexcept { return commands_; }
+  /// The number of replies the server sends for them.
+  std::size_t expected_replies() const noexcept { return replies_; }
   /// The RESP bytes of every command.
   const std::string& payload() const noexcept { return payload_; }
   bool empty() const noexcept { return commands_ == 0; }
   void clear() noexcept {
     payload_.clear();
     commands_ = 0;
+    replies_ = 0;
   }
 
  private:
   std::string payload_;
   std::size_t commands_ = 0;
+  std::size_t replies_ = 0;
 };
 
 }  // namespace river::redis

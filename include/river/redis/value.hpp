@@ -2,6 +2,8 @@
 
 #include <river/config.hpp>
 
+#include <boost/container/small_vector.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,6 +35,9 @@ struct value {
 
   friend bool operator==(const value&, const value&) = default;
 };
+
+/// The replies to one request, in order. Small requests keep them inline.
+using response = boost::container::small_vector<value, 2>;
 
 /// A readable rendering of a reply, for messages and test output (`"OK"`, `(nil)`, `[1, "a"]`).
 std::string to_string(const value& v);

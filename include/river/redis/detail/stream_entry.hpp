@@ -1,6 +1,6 @@
 #pragma once
 
-// Stream entry ids and the decoding of XRANGE and XREAD replies: pure functions over `value`.
+// Stream entry ids and the decoding of XRANGE replies: pure functions over `value`.
 
 #include <river/redis/error.hpp>
 #include <river/redis/value.hpp>
@@ -22,7 +22,8 @@ struct entry_id {
   std::uint64_t ms = 0;
   std::uint64_t seq = 0;
 
-  /// Parses `MS-SEQ` (both parts decimal, no sign, no spaces); `MS` alone is not an entry id.
+  /// Parses `MS-SEQ` (both parts decimal as Redis writes them: no sign, spaces or leading
+  /// zeros); `MS` alone is not an entry id.
   static std::optional<entry_id> parse(std::string_view text) noexcept;
   std::string to_string() const;
 
@@ -38,19 +39,8 @@ struct stream_entry {
   friend bool operator==(const stream_entry&, const stream_entry&) = default;
 };
 
-/// The entries of one key in an XREAD reply.
-struct stream_entries {
-  std::string key;
-  std::vector<stream_entry> entries;
-
-  friend bool operator==(const stream_entries&, const stream_entries&) = default;
-};
-
 /// Decodes an XRANGE / XREVRANGE reply (an array of `[id, [field, value, ...]]`).
 /// An error reply gives `error::server_error`, any other shape `error::unexpected_reply`.
 boost::system::result<std::vector<stream_entry>> decode_range(const value& reply);
-
-/// Decodes an XREAD reply: nil (timeout) is no entries; otherwise `[[key, entries], ...]`.
-boost::system::result<std::vector<stream_entries>> decode_read(const value& reply);
 
 }  // namespace river::redis::detail

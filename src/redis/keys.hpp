@@ -1,0 +1,33 @@
+#pragma once
+
+// The names of a run's keys and channels (docs/protocol.md section 7). The run's stream keeps the
+// TypeScript provider's name, `stream-STORAGEID-RUNID`; every other name carries that name as a
+// hash tag, `{stream-STORAGEID-RUNID}`, so on Redis Cluster all of them hash to the stream's slot:
+// each script stays single-slot and each notice lands on the node that holds the run.
+
+#include <string>
+#include <string_view>
+
+namespace river::redis::detail {
+
+struct run_keys {
+  std::string stream;   ///< the run's log: a stream of `item` entries, closed by `end`
+  std::string lease;    ///< the owner's lease: its instance id, with an expiry it keeps renewing
+  std::string cancel;   ///< set when a cancel was requested, for an owner that missed the message
+  std::string notices;  ///< channel: the run's log has new entries (payload: the newest id)
+  std::string control;  ///< channel: requests to the run's owner (`cancel`)
+
+  static run_keys of(std::string_view storage_id, std::string_view run_id) {
+    run_keys k;
+    k.stream = "stream-";
+    k.stream.append(storage_id).append("-").append(run_id);
+    const auto tag = "{" + k.stream + "}";
+    k.lease = "river-lease:" + tag;
+    k.cancel = "river-cancel:" + tag;
+    k.notices = "river-notice:" + tag;
+    k.control = "river-control:" + tag;
+    return k;
+  }
+};
+
+}  // namespace river::redis::detail

@@ -1,0 +1,79 @@
+// The sans-I/O multiplexer of a pipelined Redis connection (detail/multiplexer.hpp).
+
+#include <river/redis/detail/multiplexer.hpp>
+
+#include <river/redis/error.hpp>
+
+namespace river::redis::detail {
+
+multiplexer::multiplexer(std::size_t max_read_buffer) : max_read_buffer_(max_read_buffer), parser_(max_read_buffer) {}
+
+bool multiplexer::add(const request& req, mux_entry& e) {
+  e.expected = req.expected_replies();
+  e.replies.clear();
+  if (e.expected == 0) return false;
+  waiting_bytes_.append(req.payload());
+  waiting_.push_back(&e);
+  return true;
+}
+
+std::string_view multiplexer::prepare_write(clock::time_point now) {
+  // The write buffer of the previous write is done with: reuse it for this one.
+  writing_bytes_.clear();
+  writing_bytes_.swap(waiting_bytes_);
+  for (auto* e : waiting_) {
+    e->written_at = now;
+    in_flight_.push_back(e);
+  }
+  waiting_.clear();
+  return writing_bytes_;
+}
+
+error_code multiplexer::feed(const char* data, std::size_t size) { return parser_.feed(data, size); }
+
+bool multiplexer::is_push(const value& v) const noexcept {
+  if (!detect_pushes_ || !v.is_array() || v.elements.empty() || !v.elements[0].is_text()) return false;
+  const auto& kind = v.elements[0].text;
+  return kind == "smessage" || kind == "message" || kind == "pmessage";
+}
+
+error_code multiplexer::next(event& out) {
+  out.type = event::kind::none;
+  out.entry = nullptr;
+  for (;;) {
+    std::optional<value> reply;
+    if (auto ec = parser_.next(reply)) return ec;
+    if (!reply) return {};
+    if (is_push(*reply)) {
+      out.type = event::kind::push;
+      out.message = std::move(*reply);
+      return {};
+    }
+    if (in_flight_.empty()) return error::protocol_error;  // a reply nobody asked for
+    auto* e = in_flight_.front();
+    e->replies.push_back(std::move(*reply));
+    if (e->replies.size() == e->expected) {
+      in_flight_.pop_front();
+      out.type = event::kind::done;
+      out.entry = e;
+      return {};
+    }
+  }
+}
+
+std::deque<mux_entry*> multiplexer::reset_in_flight() {
+  std::deque<mux_entry*> taken;
+  taken.swap(in_flight_);
+  writing_bytes_.clear();
+  parser_ = reply_parser(max_read_buffer_);
+  return taken;
+}
+
+std::deque<mux_entry*> multiplexer::reset_waiting() {
+  std::deque<mux_entry*> taken;
+  taken.swap(waiting_);
+  waiting_bytes_.clear();
+  return taken;
+}
+
+}  // namespace river::redis::detail

@@ -1,0 +1,490 @@
+// The Redis provider's shared state and its background work: live reads of other instances' runs
+// (notices, then XRANGE from the newest entry held), requests to this instance's runs (cancel),
+// lease renewals and checks.
+
+#include "provider_state.hpp"
+#include "scripts.hpp"
+
+#include <river/detail/strand.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include <random>
+
+namespace river::redis::detail {
+
+namespace {
+
+std::string random_hex(std::size_t bytes) {
+  std::random_device rd;
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    const auto b = rd() & 0xffu;
+    out += digits[b >> 4];
+    out += digits[b & 0xf];
+  }
+  return out;
+}
+
+asio::awaitable<void> pause(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(tuple_awaitable);
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+std::string foreign_key_event(const std::string& key, const std::string& type) {
+  return fatal_event("The run's key in Redis holds a " + type + ", not a stream", {{"key", key}});
+}
+
+}  // namespace
+
+provider_state::provider_state(executor e, config c)
+    : ex(std::move(e)),
+      cfg(std::move(c)),
+      instance(random_hex(16)),
+      strand(river::detail::make_strand(ex)),
+      cmd(ex, connection_for(cfg, "river-cmd")),
+      sub(ex, connection_for(cfg, "river-sub")),
+      maintenance(strand) {
+  lease = cfg.lease.count() > 0 ? cfg.lease : cfg.producer_lost_timeout / 2;
+  lease = std::max(lease, std::chrono::milliseconds(30));
+  check_every = std::max(cfg.producer_lost_timeout - lease, std::chrono::milliseconds(50));
+}
+
+connection_config provider_state::connection_for(const config& c, std::string name) {
+  auto cc = c.connection;
+  cc.url = c.url;
+  if (cc.client_name.empty()) cc.client_name = std::move(name);
+  return cc;
+}
+
+void provider_state::start() {
+  std::weak_ptr<provider_state> weak = shared_from_this();
+  sub.set_push_handler([weak](value message) {
+    if (auto self = weak.lock()) self->on_push(std::move(message));
+  });
+  sub.set_connect_handler([weak] {
+    if (auto self = weak.lock()) self->on_subscriber_connected();
+  });
+  cmd.start();
+  sub.start();
+  asio::co_spawn(strand, maintenance_loop(shared_from_this()), asio::detached);
+}
+
+void provider_state::close() {
+  {
+    std::lock_guard lk(mutex);
+    if (closed) return;
+    closed = true;
+  }
+  cmd.close();
+  sub.close();
+  asio::post(strand, [self = shared_from_this()] { self->maintenance.cancel(); });
+}
+
+bool provider_state::is_closed() const {
+  std::lock_guard lk(mutex);
+  return closed;
+}
+
+// ---- feeds ----------------------------------------------------------------------------------------
+
+std::shared_ptr<run_feed> provider_state::follow(const run_keys& keys, entry_id from) {
+  std::shared_ptr<run_feed> f;
+  bool fresh = false;
+  {
+    std::lock_guard lk(mutex);
+    if (auto it = runs.find(keys.stream); it != runs.end() && it->second->feed) {
+      f = it->second->feed;
+    } else {
+      auto& slot = feeds[keys.stream];
+      if (!slot) {
+        slot = std::make_shared<run_feed>(keys, from, false);
+        by_notice_channel[keys.notices] = slot;
+        fresh = true;
+      }
+      f = slot;
+    }
+    ++f->readers;
+  }
+  // Subscribe first, then read: a notice published after the subscription brings a fetch, and
+  // the fetch made once it is active reads whatever came before.
+  if (fresh) subscribe(keys.notices);
+  return f;
+}
+
+void provider_state::unfollow(const std::shared_ptr<run_feed>& f) {
+  bool last = false;
+  {
+    std::lock_guard lk(mutex);
+    if (--f->readers == 0 && !f->local) {
+      auto it = feeds.find(f->keys.stream);
+      if (it != feeds.end() && it->second == f) {
+        feeds.erase(it);
+        by_notice_channel.erase(f->keys.notices);
+        last = true;
+      }
+    }
+  }
+  if (last) unsubscribe(f->keys.notices);
+}
+
+void provider_state::fetch(const std::shared_ptr<run_feed>& f) {
+  {
+    std::lock_guard lk(f->log.mutex);
+    if (f->ended || f->fatal) return;
+    if (f->fetching) {
+      f->fetch_again = true;
+      return;
+    }
+    f->fetching = true;
+  }
+  asio::co_spawn(strand, fetch_loop(shared_from_this(), f), asio::detached);
+}
+
+asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state> self, std::shared_ptr<run_feed> f) {
+  const auto batch = std::max<std::size_t>(1, self->cfg.read_batch);
+  const auto count = std::to_string(batch);
+  const auto window = std::max<std::size_t>(1, self->cfg.feed_window);
+  request req;
+  for (;;) {
+    std::string from;
+    {
+      std::lock_guard lk(f->log.mutex);
+      if (f->ended || f->fatal) {
+        f->fetching = false;
+        co_return;
+      }
+      f->fetch_again = false;
+      from = "(" + f->last.to_string();
+    }
+    req.clear();
+    req.push({"XRANGE", f->keys.stream, from, "+", "COUNT", count});
+    self->fetches.fetch_add(1, std::memory_order_relaxed);
+    auto [ec, replies] = co_await self->cmd.async_exec(req, tuple_awaitable);
+    if (ec || replies.size() != 1) {
+      bool followed;
+      {
+        std::lock_guard lk(self->mutex);
+        followed = f->readers > 0 && !self->closed;
+      }
+      if (!followed) {
+        std::lock_guard lk(f->log.mutex);
+        f->fetching = false;
+        co_return;
+      }
+      // Redis is away: the entries wait in Redis; try again from the same place.
+      co_await pause(std::chrono::milliseconds(50));
+      continue;
+    }
+    const auto& reply = replies[0];
+    std::size_t got = 0;
+    bool again = false;
+    {
+      std::lock_guard lk(f->log.mutex);
+      if (reply.is_error()) {
+        f->fail_locked(reply.text.starts_with("WRONGTYPE") ? foreign_key_event(f->keys.stream, "value of another type")
+                                                           : fatal_event("Redis refused to read the run", {{"key", f->keys.stream}, {"reply", reply.text}}));
+      } else if (!reply.is_array()) {
+        f->fail_locked(fatal_event("Redis answered XRANGE with an unexpected reply",
+                                   {{"key", f->keys.stream}, {"reply", redis::to_string(reply)}}));
+      } else {
+        for (const auto& e : reply.elements) {
+          entry_id id;
+          std::string_view id_text;
+          entry_meaning m;
+          if (!decode_range_entry(e, id, id_text, m, f->keys.stream)) {
+            f->fail_locked(fatal_event("Redis answered XRANGE with an unexpected reply", {{"key", f->keys.stream}}));
+            break;
+          }
+          f->add_locked(id, id_text, m, window);
+        }
+        got = reply.elements.size();
+      }
+      again = f->fetch_again || got == batch;
+      if (!again || f->ended || f->fatal) {
+        f->fetching = false;
+        co_return;
+      }
+    }
+  }
+}
+
+void provider_state::subscribe(std::string channel) {
+  request req;
+  req.push({"SSUBSCRIBE", channel});
+  std::weak_ptr<provider_state> weak = shared_from_this();
+  sub.async_exec(req, [weak, channel](error_code, response) {
+    auto self = weak.lock();
+    if (!self) return;
+    // Subscribed (or the subscriber is away: the reconnect subscribes again and reads then).
+    std::shared_ptr<run_feed> f;
+    {
+      std::lock_guard lk(self->mutex);
+      if (auto it = self->by_notice_channel.find(channel); it != self->by_notice_channel.end()) f = it->second;
+    }
+    if (f) self->announce(f);
+  });
+}
+
+void provider_state::announce(const std::shared_ptr<run_feed>& f) {
+  // The owner publishes notices only for runs that someone follows: tell it (it answers with a
+  // notice of its own, after every append it made before), and read what came before meanwhile,
+  // so a run whose owner is gone or keeps no notices is read too.
+  request req;
+  req.push({"SPUBLISH", f->keys.control, "follow"});
+  cmd.async_exec(req, [](error_code, response) {});
+  fetch(f);
+}
+
+void provider_state::unsubscribe(std::string channel) {
+  request req;
+  req.push({"SUNSUBSCRIBE", channel});
+  sub.async_exec(req, [](error_code, response) {});
+}
+
+void provider_state::on_subscriber_connected() {
+  // A new connection has no subscriptions: subscribe again to everything, then read what the
+  // notices lost meanwhile would have announced.
+  std::vector<std::string> channels;
+  {
+    std::lock_guard lk(mutex);
+    for (auto& [name, f] : by_notice_channel) channels.push_back(name);
+    for (auto& [name, r] : by_control_channel) channels.push_back(name);
+  }
+  if (channels.empty()) return;
+  std::vector<std::string_view> args = {"SSUBSCRIBE"};
+  for (auto& c : channels) args.push_back(c);
+  request req;
+  req.push(args);
+  std::weak_ptr<provider_state> weak = shared_from_this();
+  sub.async_exec(req, [weak](error_code, response) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::shared_ptr<run_feed>> followed;
+    {
+      std::lock_guard lk(self->mutex);
+      for (auto& [key, f] : self->feeds) followed.push_back(f);
+    }
+    for (auto& f : followed) self->announce(f);
+  });
+}
+
+void provider_state::on_push(value message) {
+  if (message.elements.size() < 3 || !message.elements[1].is_text()) return;
+  const auto& channel = message.elements[1].text;
+  std::shared_ptr<run_feed> f;
+  std::shared_ptr<local_run> mine;
+  std::function<void()> cancel_hook;
+  {
+    std::lock_guard lk(mutex);
+    if (auto it = by_notice_channel.find(channel); it != by_notice_channel.end()) {
+      f = it->second;
+    } else if (auto r = by_control_channel.find(channel); r != by_control_channel.end()) {
+      mine = r->second;
+      if (message.elements[2].text == "cancel") cancel_hook = mine->on_cancel;
+    }
+  }
+  if (f) {
+    notices.fetch_add(1, std::memory_order_relaxed);
+    fetch(f);
+  }
+  if (cancel_hook) cancel_hook();
+  if (mine && message.elements[2].text == "follow") {
+    // From now on its appends publish notices; this one covers every append made before.
+    mine->followed = true;
+    request req;
+    req.push({"SPUBLISH", mine->keys.notices, "1"});
+    cmd.async_exec(req, [](error_code, response) {});
+  }
+}
+
+// ---- runs of this instance --------------------------------------------------------------------------
+
+void provider_state::add_run(const std::shared_ptr<local_run>& run) {
+  {
+    std::lock_guard lk(mutex);
+    runs[run->keys.stream] = run;
+    by_control_channel[run->keys.control] = run;
+  }
+  subscribe(run->keys.control);
+}
+
+void provider_state::remove_run(const std::shared_ptr<local_run>& run) {
+  bool removed = false;
+  {
+    std::lock_guard lk(mutex);
+    auto it = runs.find(run->keys.stream);
+    if (it != runs.end() && it->second == run) {
+      runs.erase(it);
+      by_control_channel.erase(run->keys.control);
+      removed = true;
+    }
+  }
+  if (removed) unsubscribe(run->keys.control);
+}
+
+void provider_state::note_failure(local_run& r) {
+  const auto now = now_ms();
+  std::int64_t expected = 0;
+  r.failing_since.compare_exchange_strong(expected, now);
+  const auto since = r.failing_since.load();
+  if (since != 0 && now - since >= cfg.outage_limit.count()) lose(r);
+}
+
+void provider_state::lose(local_run& r) {
+  if (r.lost.exchange(true)) return;
+  std::function<void()> hook;
+  {
+    std::lock_guard lk(mutex);
+    hook = r.on_cancel;
+  }
+  if (hook) hook();
+}
+
+asio::awaitable<void> provider_state::close_abandoned(std::shared_ptr<provider_state> self,
+                                                      std::shared_ptr<local_run> run, std::string fatal) {
+  const auto until = clock_type::now() + self->cfg.outage_limit + std::chrono::seconds(10);
+  auto delay = std::chrono::milliseconds(20);
+  const auto retention_ms = ms_text(self->cfg.retention);
+  request req;
+  req.push({"EVAL", close_script, "2", run->keys.stream, run->keys.lease, fatal, retention_ms, "close", max_entry_id});
+  req.push({"SPUBLISH", run->keys.notices, "end"});
+  while (!self->is_closed() && clock_type::now() < until) {
+    auto [ec, replies] = co_await self->cmd.async_exec(req, tuple_awaitable);
+    if (!ec && !replies.empty() && !replies[0].is_error()) break;
+    co_await pause(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+  self->remove_run(run);
+  // Readers of this instance follow the run's own feed: it gets the end from Redis.
+  if (run->feed) self->fetch(run->feed);
+}
+
+// ---- leases ---------------------------------------------------------------------------------------
+
+asio::awaitable<void> provider_state::maintenance_loop(std::shared_ptr<provider_state> self) {
+  const auto renew_every = std::max(self->lease / 3, std::chrono::milliseconds(10));
+  const auto tick = std::min(renew_every, self->check_every);
+  auto next_renew = clock_type::now() + renew_every;
+  auto next_check = clock_type::now() + self->check_every;
+  request ping;
+  ping.push({"PING"});
+  for (;;) {
+    self->maintenance.expires_after(tick);
+    co_await self->maintenance.async_wait(tuple_awaitable);
+    if (self->is_closed()) co_return;
+    const auto now = clock_type::now();
+    if (now >= next_renew) {
+      next_renew = now + renew_every;
+      co_await self->renew_leases();
+    }
+    if (now >= next_check) {
+      next_check = now + self->check_every;
+      co_await self->check_leases();
+      // A subscriber expects no reply while idle: a ping lets the response timeout find a dead one.
+      self->sub.async_exec(ping, [](error_code, response) {});
+    }
+  }
+}
+
+asio::awaitable<void> provider_state::renew_leases() {
+  std::vector<std::shared_ptr<local_run>> mine;
+  {
+    std::lock_guard lk(mutex);
+    for (auto& [key, r] : runs)
+      if (!r->closed && !r->lost) mine.push_back(r);
+  }
+  if (mine.empty()) co_return;
+  const auto lease_ms = ms_text(lease);
+  const auto keep_ms = ms_text(cfg.retention + lease * 2);
+  request req;
+  constexpr std::size_t per_run = 4;
+  for (auto& r : mine) {
+    req.push({"PEXPIRE", r->keys.lease, lease_ms});
+    req.push({"PEXPIRE", r->keys.stream, keep_ms});
+    req.push({"EXISTS", r->keys.cancel});
+    req.push({"TYPE", r->keys.stream});
+  }
+  auto [ec, replies] = co_await cmd.async_exec(req, tuple_awaitable);
+  if (ec || replies.size() != mine.size() * per_run) {
+    // Redis is away: a run that stays without it past the outage limit is stopped, whether or
+    // not it appends meanwhile.
+    for (auto& r : mine) note_failure(*r);
+    co_return;
+  }
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    auto& r = *mine[i];
+    r.failing_since = 0;
+    if (r.closed) continue;
+    const auto& type = replies[per_run * i + 3].text;
+    if (type != "stream" && type != "none") {
+      // Someone replaced the run's log with a value of another type: its readers here end.
+      {
+        std::lock_guard lk(r.feed->log.mutex);
+        r.feed->fail_locked(foreign_key_event(r.keys.stream, type));
+      }
+      lose(r);
+    } else if (replies[per_run * i].integer == 0) {
+      // The lease lapsed (this process stalled, or Redis lost it): readers may have closed the
+      // run already, so it must stop.
+      lose(r);
+    } else if (replies[per_run * i + 2].integer == 1) {
+      // A cancel request whose message this instance missed.
+      std::function<void()> hook;
+      {
+        std::lock_guard lk(mutex);
+        hook = r.on_cancel;
+      }
+      if (hook) hook();
+    }
+  }
+}
+
+asio::awaitable<void> provider_state::check_leases() {
+  std::vector<std::shared_ptr<run_feed>> watched;
+  {
+    std::lock_guard lk(mutex);
+    for (auto& [key, f] : feeds) watched.push_back(f);
+  }
+  std::erase_if(watched, [](auto& f) {
+    std::lock_guard lk(f->log.mutex);
+    return f->ended || f->fatal || !f->leased;
+  });
+  if (watched.empty()) co_return;
+  // A follow request or a notice lost to a reconnect (of the owner's subscriber, or ours) is
+  // repaired here, at the latest.
+  for (auto& f : watched) announce(f);
+  const auto fatal = fatal_event("producer lost: the server running this run stopped renewing its lease");
+  const auto retention_ms = ms_text(cfg.retention);
+  request req;
+  for (auto& f : watched)
+    req.push({"EVAL", close_script, "2", f->keys.stream, f->keys.lease, fatal, retention_ms, "check", max_entry_id});
+  auto [ec, replies] = co_await cmd.async_exec(req, tuple_awaitable);
+  if (ec || replies.size() != watched.size()) co_return;
+  request notify;
+  for (std::size_t i = 0; i < watched.size(); ++i) {
+    auto& f = watched[i];
+    const auto r = static_cast<close_result>(replies[i].integer);
+    if (r == close_result::closed) {
+      producers_lost.fetch_add(1, std::memory_order_relaxed);
+      // Readers of the run on other instances learn of the end as of any entry.
+      notify.push({"SPUBLISH", f->keys.notices, "end"});
+    }
+    if (r == close_result::closed || r == close_result::already_ended) fetch(f);  // the fatal error and the end
+    std::lock_guard lk(f->log.mutex);
+    if (r == close_result::not_judged) f->leased = false;
+    if (r == close_result::not_a_stream) f->fail_locked(foreign_key_event(f->keys.stream, "value of another type"));
+    if (r == close_result::no_stream && f->last != entry_id{})
+      f->fail_locked(fatal_event("The run's log is gone from Redis (expired or deleted)", {{"key", f->keys.stream}}));
+  }
+  if (!notify.empty()) cmd.async_exec(notify, [](error_code, response) {});
+}
+
+}  // namespace river::redis::detail

@@ -1,0 +1,123 @@
+#pragma once
+
+// What the Redis provider's writers, readers and background work share: its connections, the
+// runs this instance owns, the feeds its readers follow, and the work that keeps them: notices
+// and fetches (live reads), lease renewals and checks (producer lost), cancel requests.
+
+#include "keys.hpp"
+#include "run_feed.hpp"
+
+#include <river/redis/config.hpp>
+#include <river/redis/connection.hpp>
+#include <river/redis/provider.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace river::redis::detail {
+
+inline constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+using clock_type = std::chrono::steady_clock;
+
+inline river::error storage_error(std::string message, nlohmann::json ctx = nlohmann::json::object()) {
+  return river::error::from_code(errc::storage_failure, std::move(message), std::move(ctx));
+}
+
+inline std::string ms_text(std::chrono::milliseconds d) { return std::to_string(std::max<std::int64_t>(1, d.count())); }
+
+/// A `stream_fatal_error` event with a storage message.
+inline std::string fatal_event(const std::string& message, nlohmann::json context = nlohmann::json::object()) {
+  return river::detail::event_text([&](std::string& out) {
+    river::detail::append_error_event(out, true, river::error(message, error_type::stream, std::move(context)));
+  });
+}
+
+/// A run this instance owns.
+struct local_run {
+  explicit local_run(run_keys k) : keys(std::move(k)) {}
+  const run_keys keys;
+  std::string run_id;
+  std::shared_ptr<run_feed> feed;       // its acknowledged appends, for readers here
+  std::function<void()> on_cancel;      // guarded by the state's mutex
+  std::atomic<bool> closed{false};      // the last record was handed to Redis: appends are refused
+  std::atomic<bool> terminated{false};  // the last record is stored
+  std::atomic<bool> lost{false};        // lease lost or Redis away too long: appends are refused
+  bool first = true;                    // the next append is the first (the writer's order of calls)
+  std::atomic<bool> followed{false};    // another instance reads it: appends publish notices
+  bool notice_in_flight = false;        // a notice is on its way with an append (writer's order)
+  bool notice_owed = false;             // appends went out without one meanwhile
+  // When Redis first failed this run in the current outage (ms since the clock's epoch; 0: none).
+  std::atomic<std::int64_t> failing_since{0};
+};
+
+struct provider_state : std::enable_shared_from_this<provider_state> {
+  provider_state(executor e, config c);
+
+  executor ex;
+  const config cfg;
+  const std::string instance;
+  std::chrono::milliseconds lease{}, check_every{};
+  executor strand;       // a strand, for the background work
+  connection cmd;        // commands: appends, reads, scripts
+  connection sub;        // sharded pub/sub: notices of followed runs, requests to owned runs
+  asio::steady_timer maintenance;
+
+  mutable std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<local_run>> runs;   // by run id
+  std::unordered_map<std::string, std::shared_ptr<run_feed>> feeds;  // by stream key: followed here
+  std::unordered_map<std::string, std::shared_ptr<run_feed>> by_notice_channel;
+  std::unordered_map<std::string, std::shared_ptr<local_run>> by_control_channel;
+  bool closed = false;
+  std::atomic<std::uint64_t> appends{0}, producers_lost{0}, notices{0}, fetches{0};
+
+  void start();
+  void close();
+  bool is_closed() const;
+
+  // ---- feeds: what readers follow -------------------------------------------------------------
+
+  /// The feed of a run for a reader at `from`: the owner's own feed for a run of this instance,
+  /// otherwise a feed of this instance (made, subscribed to and fetched on first use).
+  std::shared_ptr<run_feed> follow(const run_keys& keys, entry_id from);
+  /// A reader lets go of a feed.
+  void unfollow(const std::shared_ptr<run_feed>& f);
+  /// Reads what follows a remote feed's newest entry (after a notice, a subscription, a reconnect).
+  void fetch(const std::shared_ptr<run_feed>& f);
+
+  // ---- runs of this instance ---------------------------------------------------------------------
+
+  void add_run(const std::shared_ptr<local_run>& run);
+  void remove_run(const std::shared_ptr<local_run>& run);
+  /// Records that Redis failed a run; past the outage limit the run is stopped.
+  void note_failure(local_run& r);
+  /// Stops a run whose lease was lost or whose Redis stayed away too long.
+  void lose(local_run& r);
+
+  /// Closes the log of a run whose writer went away before its last record, retrying while
+  /// Redis is away, for at most the outage limit plus ten seconds.
+  static asio::awaitable<void> close_abandoned(std::shared_ptr<provider_state> self, std::shared_ptr<local_run> run,
+                                               std::string fatal);
+
+ private:
+  static connection_config connection_for(const config& c, std::string name);
+  void on_push(value message);
+  void on_subscriber_connected();
+  void subscribe(std::string channel);
+  void unsubscribe(std::string channel);
+  /// Asks a followed run's owner for notices, and reads what the feed lacks.
+  void announce(const std::shared_ptr<run_feed>& f);
+  static asio::awaitable<void> fetch_loop(std::shared_ptr<provider_state> self, std::shared_ptr<run_feed> f);
+  static asio::awaitable<void> maintenance_loop(std::shared_ptr<provider_state> self);
+  asio::awaitable<void> renew_leases();
+  asio::awaitable<void> check_leases();
+};
+
+}  // namespace river::redis::detail

@@ -1,0 +1,73 @@
+#pragma once
+
+// The Lua scripts of the Redis provider and what their results mean. Each touches the keys of
+// one run only (detail/keys.hpp), so it runs on one Redis Cluster slot.
+
+#include <cstdint>
+#include <string_view>
+
+namespace river::redis::detail {
+
+/// The end entry written when a run is closed by someone else than its owner: the largest id,
+/// so that an owner that comes back cannot append after it (`XADD *` then fails).
+inline constexpr std::string_view max_entry_id = "18446744073709551615-18446744073709551615";
+
+/// Closes a run's log with a fatal error, unless it already ended. KEYS: stream, lease.
+/// ARGV: the fatal event's JSON, retention ms, mode ("check": only when the lease is gone and the
+/// run was written by River C++, which marks its first entry with a `lease` field; "close":
+/// always), the end entry's id.
+inline constexpr std::string_view close_script = R"lua(
+local t = redis.call('TYPE', KEYS[1])['ok']
+if ARGV[3] == 'check' then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  if t == 'none' then return 4 end
+  if t ~= 'stream' then return 5 end
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  if #first == 0 then return 4 end
+  local f = first[1][2]
+  if f[3] ~= 'lease' then return 3 end
+elseif t ~= 'none' and t ~= 'stream' then
+  return 5
+end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 and last[1][2][1] == 'end' then return 2 end
+redis.call('XADD', KEYS[1], '*', 'item', ARGV[1])
+redis.call('XADD', KEYS[1], ARGV[4], 'end', 'STREAM_END')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+)lua";
+
+/// What `close_script` did.
+enum class close_result : std::int64_t {
+  lease_alive = 0,       ///< "check": the owner still holds its lease
+  closed = 1,            ///< the fatal error and the end entry were written now
+  already_ended = 2,     ///< the log already ends with its end entry
+  not_judged = 3,        ///< "check": a run without a lease marker (the TypeScript provider's)
+  no_stream = 4,         ///< no such stream (expired, deleted, or nothing stored yet)
+  not_a_stream = 5,      ///< the key holds a value of another type
+};
+
+/// Marks a run as asked to stop, for its owner. KEYS: stream, lease, cancel flag. ARGV: the
+/// flag's lifetime in ms. The caller then publishes on the run's control channel, which the
+/// owner listens to; the flag is for an owner that missed the message.
+inline constexpr std::string_view cancel_script = R"lua(
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'stream' then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 and last[1][2][1] == 'end' then return 'finished' end
+elseif redis.call('EXISTS', KEYS[2]) == 0 then
+  return 'not_found'
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'no_owner' end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+return 'sent'
+)lua";
+
+/// What `cancel_script` answered.
+inline constexpr std::string_view cancel_sent = "sent";
+inline constexpr std::string_view cancel_not_found = "not_found";
+inline constexpr std::string_view cancel_finished = "finished";
+inline constexpr std::string_view cancel_no_owner = "no_owner";
+
+}  // namespace river::redis::detail
