@@ -3,10 +3,12 @@
 //   redis_bench [--events N]
 //
 // Starts a private redis-server (no persistence) on a free loopback port, then measures:
-//   1. durable appends per second with 1 and with 100 concurrent runs, next to redis-benchmark's
-//      pipelined XADD on the same server (and prints the ratio);
-//   2. latency from `append` on one provider instance to a reader on another (p50, p99);
-//   3. the Redis connections one process uses to serve 1000 live readers.
+//   1. durable appends per second with 1, 100 and 1000 concurrent runs, next to redis-benchmark's
+//      pipelined XADD on the same server (and prints the ratios);
+//   2. the cost of a remote reader per event (process CPU, Redis commands) while its instance
+//      follows 10, 1000 and 10000 other runs: it must not grow with them;
+//   3. latency from `append` on one provider instance to a reader on another (p50, p99);
+//   4. the Redis connections one process uses to serve 1000 live readers.
 
 #include <river/redis/provider.hpp>
 
@@ -21,6 +23,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,6 +105,75 @@ river::redis::config config_for(std::uint16_t port) {
   return cfg;
 }
 
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+std::uint64_t redis_commands(std::uint16_t port) {
+  const auto info = run_and_capture("redis-cli -p " + std::to_string(port) + " INFO commandstats");
+  std::uint64_t n = 0;
+  for (auto at = info.find("calls="); at != std::string::npos; at = info.find("calls=", at + 1))
+    n += std::strtoull(info.c_str() + at + 6, nullptr, 10);
+  return n;
+}
+
+struct reader_cost {
+  double cpu_us = 0;
+  double commands = 0;
+};
+
+// One run streams `events` events, paced, to a reader on another instance that also follows
+// `followed` runs that stay idle: the process's CPU and Redis's commands per event.
+reader_cost remote_reader_cost(std::uint16_t port, int followed, int events) {
+  reader_cost cost;
+  run([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = config_for(port);
+    cfg.storage_id = "followed-" + std::to_string(followed);
+    cfg.producer_lost_timeout = std::chrono::minutes(10);  // no lease checks while measuring
+    river::redis::provider writer_side(io.get_executor(), cfg);
+    river::redis::provider reader_side(io.get_executor(), cfg);
+    std::vector<river::new_log> idle;
+    std::vector<std::unique_ptr<river::log_reader>> readers;
+    std::vector<river::record_view> batch;
+    for (int i = 0; i < followed; ++i) {
+      auto id = "idle-" + std::to_string(i);
+      idle.push_back((co_await writer_side.create_log(id, nullptr)).value());
+      (void)(co_await idle.back().writer->append(payload, false)).value();
+      readers.push_back((co_await reader_side.open_log(cfg.storage_id, id, std::nullopt)).value());
+      batch.clear();
+      (void)(co_await readers.back()->read(batch, 16, clock_type::time_point::max())).value();
+    }
+    auto log = (co_await writer_side.create_log("streaming", nullptr)).value();
+    (void)(co_await log.writer->append(payload, false)).value();
+    auto reader = (co_await reader_side.open_log(cfg.storage_id, "streaming", std::nullopt)).value();
+    bool done = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      std::vector<river::record_view> b;
+      for (;;) {
+        b.clear();
+        if ((co_await reader->read(b, 64, clock_type::time_point::max())).value() == river::read_status::end) break;
+      }
+      done = true;
+    }, asio::detached);
+    co_await sleep_for(100ms);
+    const auto commands0 = redis_commands(port);
+    const auto cpu0 = cpu_seconds();
+    for (int i = 0; i < events; ++i) {
+      (void)(co_await log.writer->append(payload, i == events - 1)).value();
+      co_await sleep_for(200us);
+    }
+    while (!done) co_await sleep_for(1ms);
+    cost.cpu_us = (cpu_seconds() - cpu0) * 1e6 / events;
+    cost.commands = static_cast<double>(redis_commands(port) - commands0 - 1) / events;
+    co_await writer_side.close();
+    co_await reader_side.close();
+  });
+  return cost;
+}
+
 double appends_per_write = 0;
 
 // Appends `total` events spread over `runs` concurrent runs; returns appends per second.
@@ -169,27 +241,36 @@ int main(int argc, char** argv) {
     return rate;
   };
   constexpr int rounds = 5;
-  std::vector<double> raw_wide, raw_deep, one_v, hundred_v, batch_v;
+  std::vector<double> raw_wide, raw_deep, one_v, hundred_v, thousand_v, batch_v;
   for (int r = 0; r < rounds; ++r) {
     raw_wide.push_back(raw_rate_of("-c 50 -P 16"));
     raw_deep.push_back(raw_rate_of("-c 1 -P 100"));
     one_v.push_back(append_rate(port, 1, std::min(events, 20'000)));
     hundred_v.push_back(append_rate(port, 100, events));
     batch_v.push_back(appends_per_write);
+    thousand_v.push_back(append_rate(port, 1000, events));
   }
   const double raw_rate = percentile(raw_wide, 0.5), raw_depth_rate = percentile(raw_deep, 0.5);
-  const double one = percentile(one_v, 0.5), hundred = percentile(hundred_v, 0.5);
+  const double one = percentile(one_v, 0.5), hundred = percentile(hundred_v, 0.5), thousand = percentile(thousand_v, 0.5);
   std::printf("medians of %d interleaved rounds:\n", rounds);
   std::printf("raw pipelined XADD (redis-benchmark -c 50 -P 16): %10.0f appends/s\n", raw_rate);
   std::printf("raw pipelined XADD, 100 in flight (-c 1 -P 100):   %10.0f appends/s\n", raw_depth_rate);
   std::printf("provider, 1 run (each append awaited):             %10.0f appends/s\n", one);
   std::printf("provider, 100 concurrent runs:                     %10.0f appends/s  (%.1f appends per write)\n",
               hundred, percentile(batch_v, 0.5));
-  std::printf("ratio, 100 runs / raw -c 50 -P 16:                 %10.1f%%\n", raw_rate > 0 ? 100 * hundred / raw_rate : 0);
+  std::printf("provider, 1000 concurrent runs:                    %10.0f appends/s\n", thousand);
+  std::printf("ratio, 1000 runs / raw -c 50 -P 16:                %10.1f%%\n", raw_rate > 0 ? 100 * thousand / raw_rate : 0);
   std::printf("ratio, 100 runs / raw with 100 in flight:          %10.1f%%\n",
               raw_depth_rate > 0 ? 100 * hundred / raw_depth_rate : 0);
 
-  // 2. Append to remote reader latency: the reader is on another provider instance.
+  // 2. A remote reader's cost per event, whatever the number of runs its instance follows.
+  for (int followed : {10, 1000, 10000}) {
+    const auto cost = remote_reader_cost(port, followed, 2000);
+    std::printf("remote reader, its instance following %5d runs: %6.1f us of process CPU and %.2f Redis commands per event\n",
+                followed, cost.cpu_us, cost.commands);
+  }
+
+  // 3. Append to remote reader latency: the reader is on another provider instance.
   run([&](asio::io_context& io) -> asio::awaitable<void> {
     river::redis::provider writer_side(io.get_executor(), config_for(port));
     river::redis::provider reader_side(io.get_executor(), config_for(port));
@@ -225,7 +306,7 @@ int main(int argc, char** argv) {
     co_await reader_side.close();
   });
 
-  // 3. Connections for 1000 live readers.
+  // 4. Connections for 1000 live readers.
   run([&](asio::io_context& io) -> asio::awaitable<void> {
     river::redis::provider writer_side(io.get_executor(), config_for(port));
     river::redis::provider reader_side(io.get_executor(), config_for(port));

@@ -17,12 +17,6 @@ using json = nlohmann::json;
 
 namespace {
 
-redis::request cmd(std::initializer_list<std::string_view> args) {
-  redis::request r;
-  r.push(args);
-  return r;
-}
-
 river::router chat_routes(std::shared_ptr<redis::provider> p) {
   river::router routes;
   routes.add("chat", river::stream<json, json>().provider(std::move(p)).runner(

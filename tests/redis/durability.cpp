@@ -12,12 +12,6 @@ using river::errc;
 
 namespace {
 
-redis::request cmd(std::initializer_list<std::string_view> args) {
-  redis::request r;
-  r.push(args);
-  return r;
-}
-
 // Starts the producer helper and waits (at most 10 s) until its run has two records.
 std::unique_ptr<child_process> start_producer(const redis_server& server, const std::string& run_id,
                                               const std::string& timeout_ms) {

@@ -10,14 +10,6 @@ using namespace river::test;
 using river::errc;
 using river::read_status;
 
-namespace {
-redis::request cmd(std::initializer_list<std::string_view> args) {
-  redis::request r;
-  r.push(args);
-  return r;
-}
-}  // namespace
-
 TEST_CASE("redis provider: events are XADDed as `item`, closed by `end STREAM_END`, readable with XRANGE alone") {
   if (!redis_or_skip()) return;
   redis_server server;

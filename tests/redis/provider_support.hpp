@@ -61,6 +61,13 @@ inline asio::awaitable<std::vector<std::string>> drain(river::log_reader& r, std
   }
 }
 
+/// One command.
+inline redis::request cmd(std::initializer_list<std::string_view> args) {
+  redis::request r;
+  r.push(args);
+  return r;
+}
+
 /// Runs raw commands on a connection of its own.
 inline asio::awaitable<redis::response> raw(const redis_server& server, redis::request req) {
   redis::connection_config cc;
