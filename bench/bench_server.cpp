@@ -125,6 +125,10 @@ int main(int argc, char** argv) {
     std::cout << "listening on http://" << s.local_endpoint() << std::endl;
   };
 
+  // The load generator is one client that starts thousands of runs at once: no per-client limits.
+  options.max_runs_per_client = 0;
+  options.endpoint.start_rate_per_client.per_second = 0;
+
   // Every run of the benchmark must fit: its big runs hold 8 MiB each, 50 at a time.
   river::memory::config memory;
   memory.max_bytes = std::size_t{8} << 30;

@@ -43,7 +43,8 @@ asio::awaitable<void> greet(greet_context& ctx) {
 
 asio::awaitable<void> demo(river::caller& caller) {
   nlohmann::json input = {{"name", "River"}};
-  auto events = river::basic_event_reader<token_chunk>((co_await caller.start("greet", input)).value());
+  // Typed: chunks are read back as token_chunk.
+  auto events = (co_await caller.start<token_chunk>("greet", input)).value();
   std::cout << "run " << events.run_id() << "\n";
   std::string middle;
   int seen = 0;
@@ -52,12 +53,14 @@ asio::awaitable<void> demo(river::caller& caller) {
     if (++seen == 4) middle = ev->position;
   }
   std::cout << "resumed after position " << middle << ":\n  ";
-  auto again = river::basic_event_reader<token_chunk>(
-      (co_await caller.resume(events.resumption_token(), middle)).value());
+  auto again = (co_await caller.resume<token_chunk>(events.resumption_token(), middle)).value();
   while (auto ev = co_await again.next()) {
     if (auto chunk = ev->chunk()) std::cout << chunk->text;
   }
   std::cout << "\n";
+  // A dashboard joining the finished run at its tail: the last two events only.
+  auto tail = (co_await caller.resume(events.resumption_token(), river::read_from::last(2))).value();
+  while (auto ev = co_await tail.next()) std::cout << "  tail [" << ev->position << "] " << river::to_json_text(*ev) << "\n";
 
   nlohmann::json bad = {{"name", 42}};
   auto refused = co_await caller.start("greet", bad);

@@ -3,8 +3,9 @@
 #   1. g++, warnings as errors, optimised: build everything and run all tests (the browser test
 #      drives the chat demo in Debian's headless Chromium, with playwright-core from npm);
 #   2. g++ with AddressSanitizer and UndefinedBehaviorSanitizer: build and run all tests again;
-#   3. clang++, warnings as errors: build everything (the library must build with both compilers).
-# Build trees live under build/ (build/release, build/sanitize, build/clang).
+#   3. g++ with ThreadSanitizer: the server on four I/O threads under concurrent load;
+#   4. clang++, warnings as errors: build everything (the library must build with both compilers).
+# Build trees live under build/ (build/release, build/sanitize, build/tsan, build/clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -36,6 +37,14 @@ configure build/sanitize -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIV
 cmake --build build/sanitize -j "$jobs" --target river_tests
 step "tests (sanitizers)"
 ctest --test-dir build/sanitize -j "$jobs" --timeout 900 --label-exclude package
+
+step "thread sanitizer build (g++, ThreadSanitizer)"
+configure build/tsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_SANITIZE_THREAD=ON
+# The server on four I/O threads under concurrent start, resume, cancel and shutdown.
+cmake --build build/tsan -j "$jobs" --target tests-threads
+step "tests (thread sanitizer)"
+TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+  ctest --test-dir build/tsan -j 1 --timeout 600 --label-regex threads
 
 step "clang++ build"
 configure build/clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_BUILD_TESTS=OFF

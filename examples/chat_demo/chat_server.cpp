@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     else if (arg == "--delay-ms") { if (!parse_number(value, delay_ms) || delay_ms < 0) return bad_usage(argv[0]); }
     else if (arg == "--threads") { if (!parse_number(value, run.threads)) return bad_usage(argv[0]); }
     else if (arg == "--cors") options.endpoint.cors_origins.emplace_back(value);
-    else if (arg == "--secret") options.endpoint.token_secret = std::string(value);
+    else if (arg == "--secret") options.token_secret = std::string(value);
     else if (arg == "--tls-cert") options.tls_certificate_file = std::string(value);
     else if (arg == "--tls-key") options.tls_private_key_file = std::string(value);
     else if (arg == "--redis") {

@@ -24,6 +24,13 @@ struct caller_options {
   /// How long a runner may go on without suspending before River suspends it once (fairness
   /// towards the readers and runs that share its thread; see `runner_budget`).
   runner_budget budget;
+  /// Most runs one client may have running at once (its `request_metadata::remote_address`;
+  /// runs started in-process, with none, are not limited). Past it `start` fails with
+  /// `errc::client_limit_exceeded` (HTTP 429). 0: no limit.
+  std::size_t max_runs_per_client = 0;
+  /// Receives one record per run failure (a runner that threw or failed its run, a terminal
+  /// event the provider refused), with its cause. Empty: nothing is logged.
+  log_function log;
 };
 
 /// Counters of a caller's runs, for metrics.
@@ -54,7 +61,9 @@ class caller {
       : ex_(std::move(ex)),
         router_(std::move(routes)),
         options_(std::move(options)),
-        registry_(std::make_shared<detail::run_registry>()) {}
+        registry_(std::make_shared<detail::run_registry>()) {
+    registry_->log = options_.log;
+  }
 
   executor_type get_executor() const noexcept { return ex_; }
   const router& routes() const noexcept { return router_; }
@@ -63,14 +72,30 @@ class caller {
   /// events from the start. Errors: `errc::stream_not_found`, `errc::invalid_input` (type
   /// "validation", context naming the field), and the provider's (`errc::capacity_exceeded`,
   /// `errc::storage_failure`). The runner never sees invalid input.
-  asio::awaitable<result<event_reader>> start(std::string stream_name, nlohmann::json input,
-                                              request_metadata metadata = {}) {
+  ///
+  /// `Chunk` is the type chunks are read back as (`nlohmann::json`, the default, for any).
+  template <class Chunk = nlohmann::json>
+  asio::awaitable<result<basic_event_reader<Chunk>>> start(std::string stream_name, nlohmann::json input,
+                                                           request_metadata metadata = {}) {
     const auto* entry = router_.find(stream_name);
     if (!entry)
       co_return error::from_code(errc::stream_not_found, "Stream not found", {{"routerStreamKey", stream_name}});
     auto prepared = entry->prepare(input);
     if (!prepared) co_return prepared.error();
     const auto& p = entry->get_provider();
+    // The client's place is held from here; the run releases it when it ends.
+    const auto client = metadata.remote_address;
+    if (!registry_->reserve(client, options_.max_runs_per_client))
+      co_return error::from_code(errc::client_limit_exceeded, "Too many runs of this client at once",
+                                 {{"limit", options_.max_runs_per_client}});
+    struct place_guard {
+      detail::run_registry& registry;
+      const std::string& client;
+      bool held = true;
+      ~place_guard() {
+        if (held) registry.release(client);
+      }
+    } place{*registry_, client};
 
     auto run_id = detail::random_run_id();
     std::string token;
@@ -95,27 +120,30 @@ class caller {
     auto stored = co_await core->try_append(std::move(start_json), event_kind::start);
     if (!stored) co_return stored.error();
     registry_->add(core);
+    place.held = false;  // the run's now: released when it ends
     registry_->started.fetch_add(1, std::memory_order_relaxed);
     (*prepared)->launch(std::move(core));
     auto reader_ex = co_await asio::this_coro::executor;
-    co_return event_reader(std::move(reader_ex), std::move(log->reader), std::move(run_id), std::move(token));
+    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(log->reader), std::move(run_id),
+                                        std::move(token));
   }
 
-  /// Resumes a run from its token: its events after `after` (from the start without it), then
-  /// live ones. Errors: `errc::invalid_token`, `errc::token_signature_mismatch`,
-  /// `errc::stream_not_found`, `errc::provider_mismatch`, `errc::not_resumable`,
-  /// `errc::run_not_found`, `errc::invalid_position`.
-  asio::awaitable<result<event_reader>> resume(std::string token, std::optional<std::string> after = std::nullopt) {
+  /// Resumes a run from its token: its events from `from` (the start, after a position, or the
+  /// last N; a position alone converts), then live ones. Errors: `errc::invalid_token`,
+  /// `errc::token_signature_mismatch`, `errc::stream_not_found`, `errc::provider_mismatch`,
+  /// `errc::not_resumable`, `errc::run_not_found`, `errc::invalid_position`.
+  template <class Chunk = nlohmann::json>
+  asio::awaitable<result<basic_event_reader<Chunk>>> resume(std::string token, read_from from = {}) {
     auto target = locate(token);
     if (!target) co_return target.error();
     auto& [p, decoded] = *target;
     if (!p->resumable())
       co_return error::from_code(errc::not_resumable, "This stream's provider cannot resume runs",
                                  {{"providerId", std::string(p->id())}});
-    auto log = co_await p->open_log(decoded.stream_storage_id, decoded.stream_run_id, std::move(after));
+    auto log = co_await p->open_log(decoded.stream_storage_id, decoded.stream_run_id, std::move(from));
     if (!log) co_return log.error();
     auto reader_ex = co_await asio::this_coro::executor;
-    co_return event_reader(std::move(reader_ex), std::move(*log), decoded.stream_run_id, std::move(token));
+    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(*log), decoded.stream_run_id, std::move(token));
   }
 
   /// Cancels the run a token names, wherever it executes; the run ends with `aborted`. Errors:
@@ -127,18 +155,32 @@ class caller {
     co_return co_await p->request_cancel(decoded.stream_storage_id, decoded.stream_run_id);
   }
 
-  /// `start` for any completion token. Signature: `void(error_code, event_reader)`.
-  template <class Token = asio::default_completion_token_t<executor_type>>
-  auto async_start(std::string stream_name, nlohmann::json input, request_metadata metadata, Token&& token = {}) {
-    return detail::spawn_result<event_reader>(ex_, start(std::move(stream_name), std::move(input), std::move(metadata)),
-                                              std::forward<Token>(token));
+  /// `start` for any completion token. Signature: `void(error_code, basic_event_reader<Chunk>)`.
+  template <class Chunk = nlohmann::json, class Token = asio::default_completion_token_t<executor_type>>
+    requires(!std::is_convertible_v<Token, request_metadata>)
+  auto async_start(std::string stream_name, nlohmann::json input, Token&& token = {}) {
+    return async_start<Chunk>(std::move(stream_name), std::move(input), request_metadata{}, std::forward<Token>(token));
   }
 
-  /// `resume` for any completion token. Signature: `void(error_code, event_reader)`.
-  template <class Token = asio::default_completion_token_t<executor_type>>
-  auto async_resume(std::string token, std::optional<std::string> after, Token&& completion = {}) {
-    return detail::spawn_result<event_reader>(ex_, resume(std::move(token), std::move(after)),
-                                              std::forward<Token>(completion));
+  /// `start` with request metadata, for any completion token.
+  template <class Chunk = nlohmann::json, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_start(std::string stream_name, nlohmann::json input, request_metadata metadata, Token&& token) {
+    return detail::spawn_result<basic_event_reader<Chunk>>(
+        ex_, start<Chunk>(std::move(stream_name), std::move(input), std::move(metadata)), std::forward<Token>(token));
+  }
+
+  /// `resume` for any completion token. Signature: `void(error_code, basic_event_reader<Chunk>)`.
+  template <class Chunk = nlohmann::json, class Token = asio::default_completion_token_t<executor_type>>
+    requires(!std::is_convertible_v<Token, read_from>)
+  auto async_resume(std::string token, Token&& completion = {}) {
+    return async_resume<Chunk>(std::move(token), read_from{}, std::forward<Token>(completion));
+  }
+
+  /// `resume` from a place, for any completion token.
+  template <class Chunk = nlohmann::json, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_resume(std::string token, read_from from, Token&& completion) {
+    return detail::spawn_result<basic_event_reader<Chunk>>(ex_, resume<Chunk>(std::move(token), std::move(from)),
+                                                           std::forward<Token>(completion));
   }
 
   /// `cancel` for any completion token. Signature: `void(error_code)`.
@@ -154,6 +196,9 @@ class caller {
 
   /// Runners of this caller still running.
   std::size_t active_runs() const { return registry_->active(); }
+  /// Runners of this caller still running that `client` (a `request_metadata::remote_address`)
+  /// started.
+  std::size_t active_runs(const std::string& client) const { return registry_->active(client); }
 
   caller_stats stats() const {
     caller_stats s;

@@ -48,6 +48,10 @@ enum class errc {
   not_open,
   /// A chunk given as JSON text (`json_text`) that is not valid JSON.
   invalid_chunk,
+  /// The provider cannot reach its storage now; try again later.
+  storage_unavailable,
+  /// The client has as many runs running, or started as many lately, as it may; try again later.
+  client_limit_exceeded,
 };
 
 namespace detail {
@@ -75,6 +79,8 @@ class river_category final : public boost::system::error_category {
       case errc::run_closed: return "run already ended";
       case errc::run_already_finished: return "run already finished";
       case errc::invalid_chunk: return "chunk is not valid JSON";
+      case errc::storage_unavailable: return "storage unavailable";
+      case errc::client_limit_exceeded: return "client limit exceeded";
       case errc::capacity_exceeded: return "provider capacity exceeded";
       case errc::run_too_large: return "run log too large";
       case errc::storage_failure: return "storage failure";

@@ -51,9 +51,21 @@ constexpr std::optional<error_type> parse_error_type(std::string_view s) noexcep
 inline error_type error_type_of(const error_code& code) noexcept {
   if (code.category() != river_category()) return error_type::internal;
   switch (static_cast<errc>(code.value())) {
-    case errc::invalid_input: return error_type::validation;
+    // What the client sent cannot be served (HTTP 4xx): the request did not validate.
+    case errc::invalid_token:
+    case errc::token_signature_mismatch:
+    case errc::invalid_request:
+    case errc::stream_not_found:
+    case errc::invalid_input:
+    case errc::run_not_found:
+    case errc::provider_mismatch:
+    case errc::not_resumable:
+    case errc::invalid_position:
+    case errc::run_already_finished:
+    case errc::client_limit_exceeded: return error_type::validation;
     case errc::capacity_exceeded:
     case errc::run_too_large:
+    case errc::storage_unavailable:
     case errc::storage_failure: return error_type::storage;
     case errc::run_closed:
     case errc::invalid_chunk:

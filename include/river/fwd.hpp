@@ -30,6 +30,7 @@ class caller;
 struct caller_options;
 struct runner_budget;
 class json_text;
+class read_from;
 class invalid_field;
 
 namespace memory {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <river/error.hpp>
+#include <river/read_from.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -23,7 +24,9 @@ namespace river {
 ///
 /// River ships two providers: `river::memory::provider` (the embedded default) and
 /// `river::redis::provider`. Writing a third means implementing `provider`, `log_writer` and
-/// `log_reader`; `tests/core/provider_contract.hpp` holds the behaviour they must show.
+/// `log_reader`; `tests/core/provider_contract.hpp` in River's sources holds the behaviour they
+/// must show, as tests a provider's own test suite instantiates with `RIVER_PROVIDER_CONTRACT`
+/// (both of River's providers run them).
 ///
 /// All operations are coroutines that River awaits on its own executors; a provider must be safe
 /// to use from several threads at once. Expected failures (an unknown run, a bad position, full
@@ -91,6 +94,16 @@ class log_reader {
   }
 };
 
+/// Whether a provider reaches its storage, for health checks and metrics.
+struct storage_health {
+  bool reachable = true;                     ///< the storage answers (always, for memory)
+  std::string storage;                       ///< what it is, for people: "redis 127.0.0.1:6379"
+  std::string detail;                        ///< why it is not reachable
+  std::chrono::milliseconds down_for{0};     ///< how long it has not been
+  std::uint64_t outages = 0;                 ///< outages so far
+  std::chrono::milliseconds down_total{0};   ///< time spent in outages so far (ended ones)
+};
+
 /// The writer of a new run log, and a reader of it from its start (for whoever started the run,
 /// which works even where the provider cannot resume).
 struct new_log {
@@ -117,15 +130,20 @@ class provider {
   virtual asio::awaitable<result<new_log>> create_log(std::string run_id,
                                                       std::function<void()> on_cancel_request) = 0;
 
-  /// Opens a reader of an existing run log, after `after` or from the start.
-  /// Errors: `errc::run_not_found` (unknown or expired), `errc::invalid_position`,
-  /// `errc::not_resumable`.
-  virtual asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(
-      std::string storage_id, std::string run_id, std::optional<std::string> after) = 0;
+  /// Opens a reader of an existing run log: from its start, after a position, or its last N
+  /// records (`read_from`). Errors: `errc::run_not_found` (unknown or expired),
+  /// `errc::invalid_position` (not a position of this run, as this provider writes them; `0` is
+  /// the place before the first record), `errc::not_resumable`.
+  virtual asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(std::string storage_id, std::string run_id,
+                                                                        read_from from) = 0;
 
   /// Asks a run to stop, wherever it executes. Errors: `errc::run_not_found`,
   /// `errc::run_already_finished`.
   virtual asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) = 0;
+
+  /// Whether the provider reaches its storage now. Cheap: a server asks at every `/healthz`.
+  /// The default (a provider with no remote storage) is always reachable.
+  virtual storage_health health() const { return storage_health{true, std::string(id()), {}, {}, 0, {}}; }
 
   /// Releases what the provider holds open (connections, background work), at shutdown: a server
   /// calls it for every provider of its router once its streams have ended, while its executor

@@ -9,6 +9,7 @@
 #include <river/event_reader.hpp>
 #include <river/invalid_field.hpp>
 #include <river/json_text.hpp>
+#include <river/read_from.hpp>
 #include <river/memory/provider.hpp>
 #include <river/provider.hpp>
 #include <river/request_metadata.hpp>

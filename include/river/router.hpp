@@ -18,6 +18,13 @@ namespace river {
 /// which keep their own copy.
 class router {
  public:
+  /// A router whose streams without a provider of their own share an in-memory provider with
+  /// the default settings (`memory::config`: 10,000 runs, 256 MiB, 10 minutes of retention).
+  router() = default;
+  /// A router whose streams without a provider of their own share an in-memory provider with
+  /// these settings.
+  explicit router(memory::config default_memory) : default_memory_(std::move(default_memory)) {}
+
   /// Adds a stream under `name`.
   /// \throws std::invalid_argument for an empty or duplicate name, or a stream without runner.
   template <class Input, class Chunk>
@@ -33,10 +40,13 @@ class router {
     return *this;
   }
 
-  /// The stream of that name, or nullptr.
-  const detail::stream_entry* find(std::string_view name) const noexcept {
-    auto it = streams_.find(name);
-    return it == streams_.end() ? nullptr : it->second.get();
+  /// Whether a stream of that name is there.
+  bool contains(std::string_view name) const noexcept { return find(name) != nullptr; }
+
+  /// The provider of the stream of that name, or null when there is none.
+  std::shared_ptr<provider> provider_of(std::string_view name) const {
+    const auto* entry = find(name);
+    return entry ? entry->get_provider() : nullptr;
   }
 
   std::vector<std::string> names() const {
@@ -59,12 +69,20 @@ class router {
 
   /// The in-memory provider that streams without their own provider use.
   const std::shared_ptr<provider>& default_provider() {
-    if (!default_provider_) default_provider_ = std::make_shared<memory::provider>();
+    if (!default_provider_) default_provider_ = std::make_shared<memory::provider>(default_memory_);
     return default_provider_;
   }
 
  private:
+  friend class caller;
+
+  const detail::stream_entry* find(std::string_view name) const noexcept {
+    auto it = streams_.find(name);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
+
   std::map<std::string, std::shared_ptr<const detail::stream_entry>, std::less<>> streams_;
+  memory::config default_memory_;
   std::shared_ptr<provider> default_provider_;
 };
 

@@ -77,6 +77,7 @@ class run_context {
 
   /// Appends a `stream_fatal_error` event, which ends the run.
   asio::awaitable<void> fail(river::error e) {
+    core_->report_failure("the runner failed the run: " + e.message);
     return core_->append(event_kind::fatal_error,
                          [e = std::move(e)](std::string& out) { detail::append_error_event(out, true, e); });
   }

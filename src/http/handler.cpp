@@ -1,25 +1,21 @@
-// The River endpoint: request routing, the protocol's responses, event streams, token signing and
-// metrics text. Everything that does not depend on the connection's stream type lives here.
+// The River endpoint: request routing, the protocol's responses, event streams. Everything that
+// does not depend on the connection's stream type lives here.
 
 #include <river/http/handler.hpp>
 #include <river/detail/record_frame.hpp>
+#include <river/http/detail/request_plan.hpp>
 #include <river/http/detail/sse_writer.hpp>
 #include <river/http/status.hpp>
 #include <river/http/token_signing.hpp>
 
-#include "common.hpp"
+#include "response_head.hpp"
+#include "start_rate_limiter.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/url/parse.hpp>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <mutex>
@@ -28,74 +24,6 @@
 namespace river::http {
 
 namespace beast_http = boost::beast::http;
-
-// --- token signing -----------------------------------------------------------------------------
-
-std::string token_signature(const resumption_token& token, std::string_view secret) {
-  resumption_token canonical = token;
-  canonical.signature.clear();
-  const auto text = token_json(canonical);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(text.data()),
-       text.size(), mac, &size);
-  return river::detail::base64_encode(std::string_view(reinterpret_cast<const char*>(mac), size), true, false);
-}
-
-bool verify_token_signature(const resumption_token& token, std::string_view secret) {
-  if (token.signature.empty()) return false;
-  const auto expected = token_signature(token, secret);
-  return expected.size() == token.signature.size() &&
-         CRYPTO_memcmp(expected.data(), token.signature.data(), expected.size()) == 0;
-}
-
-caller_options signed_tokens(std::string secret) {
-  caller_options o;
-  if (secret.empty()) return o;
-  auto key = std::make_shared<const std::string>(std::move(secret));
-  o.sign_token = [key](resumption_token& t) { t.signature = token_signature(t, *key); };
-  o.verify_token = [key](const resumption_token& t) { return verify_token_signature(t, *key); };
-  return o;
-}
-
-// --- metrics -----------------------------------------------------------------------------------
-
-std::string prometheus_text(const metrics& m, const caller_stats& runs) {
-  std::string out;
-  out.reserve(2048);
-  auto metric = [&](std::string_view name, std::string_view type, std::string_view help, auto value,
-                    std::string_view labels = {}) {
-    if (!help.empty()) {
-      out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-      out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-    }
-    out.append(name);
-    if (!labels.empty()) out.append("{").append(labels).append("}");
-    out.append(" ").append(std::to_string(value)).append("\n");
-  };
-  auto load = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  metric("river_runs_started_total", "counter", "Runs started.", runs.runs_started);
-  metric("river_runs_active", "gauge", "Runs whose runner is still running.", runs.runs_active);
-  metric("river_runs_finished_total", "counter", "Runs finished, by outcome.", runs.runs_ended, "outcome=\"end\"");
-  metric("river_runs_finished_total", "counter", "", runs.runs_failed, "outcome=\"fatal_error\"");
-  metric("river_runs_finished_total", "counter", "", runs.runs_aborted, "outcome=\"aborted\"");
-  metric("river_events_appended_total", "counter", "Events appended by runs.", runs.events_appended);
-  metric("river_http_connections_open", "gauge", "Open HTTP connections.", load(m.connections_open));
-  metric("river_http_connections_total", "counter", "HTTP connections accepted.", load(m.connections_total));
-  metric("river_http_connections_rejected_total", "counter", "Connections refused at the connection limit.",
-         load(m.connections_rejected));
-  metric("river_http_requests_total", "counter", "HTTP requests answered.", load(m.requests_total));
-  metric("river_http_request_errors_total", "counter", "HTTP requests answered with an error status.",
-         load(m.errors_total));
-  metric("river_http_timeouts_total", "counter", "Connections dropped by a read or write timeout.",
-         load(m.timeouts_total));
-  metric("river_http_event_streams_total", "counter", "Event-stream responses begun.", load(m.event_streams_total));
-  metric("river_http_event_streams_open", "gauge", "Event-stream responses in progress.", load(m.event_streams_open));
-  metric("river_http_events_sent_total", "counter", "Events written to clients.", load(m.events_sent_total));
-  metric("river_http_heartbeats_sent_total", "counter", "Keep-alive comments written.", load(m.heartbeats_total));
-  metric("river_http_bytes_sent_total", "counter", "Response bytes written.", load(m.bytes_sent_total));
-  return out;
-}
 
 // --- the handler -------------------------------------------------------------------------------
 
@@ -118,43 +46,21 @@ void consume_buffers(std::vector<asio::const_buffer>& buffers, std::size_t n) {
   if (n > 0 && !buffers.empty()) buffers.front() += n;
 }
 
-bool acceptable_content_type(std::string_view value) {
-  if (value.empty()) return true;
-  auto media = value.substr(0, value.find(';'));
-  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
-  return boost::beast::iequals(media, "application/json") || boost::beast::iequals(media, "text/plain");
-}
-
 }  // namespace
 
 struct handler::impl {
-  impl(caller& c, handler_options o) : caller_(c), opts(std::move(o)) {}
+  impl(caller& c, handler_options o) : caller_(c), opts(std::move(o)), start_rate(opts.start_rate_per_client) {}
 
   caller& caller_;
   const handler_options opts;
   mutable metrics counters;
+  detail::start_rate_limiter start_rate;
 
   mutable std::mutex mutex;
   std::unordered_map<open_stream*, std::shared_ptr<open_stream>> streams;  // guarded by mutex
   bool closing = false;                                                   // guarded by mutex
 
-  // The CORS header fields for a request's origin; empty when CORS does not apply.
-  std::string cors_fields(const request& req) const {
-    if (opts.cors_origins.empty()) return {};
-    auto it = req.find(beast_http::field::origin);
-    if (it == req.end()) return {};
-    const auto origin = it->value();
-    for (const auto& allowed : opts.cors_origins) {
-      if (allowed == "*" || allowed == origin) {
-        std::string out("Access-Control-Allow-Origin: ");
-        out.append(origin.data(), origin.size());
-        out.append("\r\nVary: Origin\r\n");
-        return out;
-      }
-    }
-    return {};
-  }
+  std::string cors_fields(const request& req) const { return detail::cors_fields(req, opts); }
 
   asio::awaitable<error_code> write(detail::response_writer& out, std::span<const asio::const_buffer> buffers) {
     auto ec = co_await out.write(buffers);
@@ -167,13 +73,8 @@ struct handler::impl {
                                              std::string_view content_type, std::string body,
                                              std::string extra_fields = {}) {
     const bool keep = req.keep_alive();
-    std::string head = detail::status_line(status);
-    if (!content_type.empty()) head.append("Content-Type: ").append(content_type).append("\r\n");
-    head.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
-    head.append(cors_fields(req));
-    head.append(extra_fields);
-    if (!keep) head.append("Connection: close\r\n");
-    head.append("\r\n");
+    const auto fields = cors_fields(req) + extra_fields;
+    const auto head = detail::write_head({status, content_type, body.size(), fields, false, !keep});
     counters.requests_total.fetch_add(1, std::memory_order_relaxed);
     if (status >= 400) counters.errors_total.fetch_add(1, std::memory_order_relaxed);
     // A response to HEAD has the fields of the response to GET, and no body.
@@ -193,7 +94,11 @@ struct handler::impl {
   asio::awaitable<connection_action> respond_error(detail::response_writer& out, const request& req,
                                                    const river::error& e) {
     const auto status = status_of(e.code);
-    auto action = co_await respond_error(out, req, status, e);
+    std::string fields;
+    if (e.code.category() == river_category())
+      if (const auto wait = retry_after_of(static_cast<errc>(e.code.value())))
+        fields = "Retry-After: " + std::to_string(wait) + "\r\n";
+    auto action = co_await respond_error(out, req, status, e, std::move(fields));
     co_return action;
   }
 
@@ -205,7 +110,7 @@ struct handler::impl {
   // Runs are no longer started or followed once a shutdown began.
   asio::awaitable<connection_action> respond_closing(detail::response_writer& out, const request& req) {
     river::error e("The server is shutting down", error_type::internal);
-    auto action = co_await respond_error(out, req, 503, e);
+    auto action = co_await respond_error(out, req, 503, e, "Retry-After: 1\r\n");
     co_return action;
   }
 
@@ -221,11 +126,9 @@ struct handler::impl {
   }
 
   asio::awaitable<connection_action> serve(detail::response_writer& out, request req, std::string remote);
-  asio::awaitable<connection_action> start(detail::response_writer& out, request& req, std::string remote);
-  asio::awaitable<connection_action> resume(detail::response_writer& out, request& req,
-                                            const boost::urls::url_view& url);
-  asio::awaitable<connection_action> cancel(detail::response_writer& out, request& req,
-                                            const boost::urls::url_view& url);
+  asio::awaitable<connection_action> start(detail::response_writer& out, const request& req, detail::start_run plan,
+                                           std::string remote);
+  asio::awaitable<connection_action> cancel(detail::response_writer& out, const request& req, std::string token);
   asio::awaitable<connection_action> stream_events(detail::response_writer& out, const request& req,
                                                    std::unique_ptr<log_reader> log);
   asio::awaitable<connection_action> pump(detail::response_writer& out, std::unique_ptr<log_reader> log,
@@ -233,160 +136,59 @@ struct handler::impl {
                                           std::shared_ptr<open_stream> st);
 };
 
-namespace {
-
-// A query parameter, percent-decoded (the first of that name).
-std::optional<std::string> query_param(const boost::urls::url_view& url, std::string_view key) {
-  for (auto p : url.params()) {
-    if (p.key == key) return std::move(p.value);
-  }
-  return std::nullopt;
-}
-
-// The `resumeKey` of a resume or cancel request, or the error that answers its absence.
-river::result<std::string> resume_key(const boost::urls::url_view& url) {
-  auto token = query_param(url, "resumeKey");
-  if (!token || token->empty())
-    return river::error::from_code(errc::invalid_request, "Must send a resume key", {{"field", "resumeKey"}});
-  // A '+' left unencoded by a client arrives decoded as a space; base64 has no spaces.
-  std::replace(token->begin(), token->end(), ' ', '+');
-  return std::move(*token);
-}
-
-}  // namespace
-
 asio::awaitable<connection_action> handler::impl::serve(detail::response_writer& out, request req,
                                                         std::string remote) {
-  auto parsed = boost::urls::parse_origin_form(req.target());
-  if (!parsed) {
-    river::error e("The request target is not a valid URL path", error_type::validation);
-    auto action = co_await respond_error(out, req, 400, e);
-    co_return action;
-  }
-  const boost::urls::url_view url = *parsed;
-  if (url.encoded_path() != opts.path) {
-    river::error e("Not found", error_type::internal, {{"path", std::string(url.encoded_path())}});
-    auto action = co_await respond_error(out, req, 404, e);
-    co_return action;
-  }
-  switch (req.method()) {
-    case beast_http::verb::post: {
-      auto action = co_await start(out, req, std::move(remote));
+  auto plan = detail::plan_request(req, opts);
+  if (auto* a = std::get_if<detail::answer>(&plan)) {
+    if (a->error) {
+      auto action = co_await respond_error(out, req, a->status, *a->error, std::move(a->fields));
       co_return action;
     }
-    case beast_http::verb::get: {
-      auto action = co_await resume(out, req, url);
-      co_return action;
-    }
-    case beast_http::verb::delete_: {
-      auto action = co_await cancel(out, req, url);
-      co_return action;
-    }
-    case beast_http::verb::options: {
-      std::string fields = "Allow: GET, POST, DELETE, OPTIONS\r\n";
-      auto cors = cors_fields(req);
-      if (!cors.empty()) {
-        fields.append("Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n");
-        auto requested = req.find(beast_http::field::access_control_request_headers);
-        if (requested != req.end())
-          fields.append("Access-Control-Allow-Headers: ").append(requested->value()).append("\r\n");
-        else
-          fields.append("Access-Control-Allow-Headers: Content-Type, Last-Event-ID\r\n");
-        fields.append("Access-Control-Max-Age: 600\r\n");
-      }
-      const std::string_view no_type;
-      std::string no_body;
-      auto action = co_await respond(out, req, 204, no_type, std::move(no_body), std::move(fields));
-      co_return action;
-    }
-    default: {
-      river::error e("Method not allowed", error_type::validation, {{"method", std::string(req.method_string())}});
-      std::string fields = "Allow: GET, POST, DELETE, OPTIONS\r\n";
-      auto action = co_await respond_error(out, req, 405, e, std::move(fields));
-      co_return action;
-    }
-  }
-}
-
-asio::awaitable<connection_action> handler::impl::start(detail::response_writer& out, request& req,
-                                                        std::string remote) {
-  auto ct = req.find(beast_http::field::content_type);
-  if (ct != req.end() && !acceptable_content_type(ct->value())) {
-    river::error e("Unsupported content type: send JSON", error_type::validation,
-                   {{"contentType", std::string(ct->value())}});
-    auto action = co_await respond_error(out, req, 415, e);
+    auto action = co_await respond(out, req, a->status, {}, {}, std::move(a->fields));
     co_return action;
   }
-  if (req.body().size() > opts.max_body_bytes) {
-    river::error e("Request body too large", error_type::validation, {{"limit", opts.max_body_bytes}});
-    auto action = co_await respond_error(out, req, 413, e);
-    co_return action;
-  }
-  auto body = nlohmann::json::parse(req.body(), nullptr, false);
-  if (body.is_discarded()) {
-    auto e = river::error::from_code(errc::invalid_request, "Failed to parse request body: not JSON");
-    auto action = co_await respond_error(out, req, e);
-    co_return action;
-  }
-  if (!body.is_object()) {
-    auto e = river::error::from_code(errc::invalid_request, "Invalid request body: not a JSON object");
-    auto action = co_await respond_error(out, req, e);
-    co_return action;
-  }
-  auto key = body.find("routerStreamKey");
-  if (key == body.end() || !key->is_string()) {
-    auto e = river::error::from_code(errc::invalid_request, "Invalid request body: 'routerStreamKey' must be a string",
-                                     {{"field", "routerStreamKey"}});
-    auto action = co_await respond_error(out, req, e);
-    co_return action;
-  }
-  if (is_closing()) {
+  // Runs are no longer started or followed once a shutdown began.
+  if (is_closing() && !std::holds_alternative<detail::cancel_run>(plan)) {
     auto action = co_await respond_closing(out, req);
     co_return action;
   }
-  std::string name = key->get<std::string>();
-  nlohmann::json input;
-  if (auto in = body.find("input"); in != body.end()) input = std::move(*in);
+  if (auto* s = std::get_if<detail::start_run>(&plan)) {
+    auto action = co_await start(out, req, std::move(*s), std::move(remote));
+    co_return action;
+  }
+  if (auto* r = std::get_if<detail::resume_run>(&plan)) {
+    auto resumed = co_await caller_.resume(std::move(r->token), std::move(r->from));
+    auto action = co_await stream_or_refuse(out, req, std::move(resumed));
+    co_return action;
+  }
+  auto action = co_await cancel(out, req, std::move(std::get<detail::cancel_run>(plan).token));
+  co_return action;
+}
+
+asio::awaitable<connection_action> handler::impl::start(detail::response_writer& out, const request& req,
+                                                        detail::start_run plan, std::string remote) {
+  auto client = detail::client_of(req, remote, opts);
+  if (!start_rate.try_start(client)) {
+    counters.client_limited_total.fetch_add(1, std::memory_order_relaxed);
+    auto e = river::error::from_code(errc::client_limit_exceeded, "Too many runs started by this client lately",
+                                     {{"perSecond", opts.start_rate_per_client.per_second}});
+    auto action = co_await respond_error(out, req, e);
+    co_return action;
+  }
   request_metadata::header_list headers;
   for (const auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  request_metadata metadata(std::move(headers), std::move(remote));
-  auto started = co_await caller_.start(std::move(name), std::move(input), std::move(metadata));
+  request_metadata metadata(std::move(headers), std::move(client));
+  auto started = co_await caller_.start(std::move(plan.stream), std::move(plan.input), std::move(metadata));
+  if (!started && started.error().code == errc::client_limit_exceeded)
+    counters.client_limited_total.fetch_add(1, std::memory_order_relaxed);
   auto action = co_await stream_or_refuse(out, req, std::move(started));
   co_return action;
 }
 
-asio::awaitable<connection_action> handler::impl::resume(detail::response_writer& out, request& req,
-                                                         const boost::urls::url_view& url) {
-  auto token = resume_key(url);
-  if (!token) {
-    auto action = co_await respond_error(out, req, token.error());
-    co_return action;
-  }
-  std::optional<std::string> after;
-  // EventSource reconnects to its original URL and sends its newest position in the header, so
-  // the header wins over a query parameter that may be stale.
-  if (auto h = req.find("Last-Event-ID"); h != req.end() && !h->value().empty())
-    after = std::string(h->value());
-  else if (auto q = query_param(url, "lastEventId"); q && !q->empty())
-    after = std::move(*q);
-  if (is_closing()) {
-    auto action = co_await respond_closing(out, req);
-    co_return action;
-  }
-  auto resumed = co_await caller_.resume(std::move(*token), std::move(after));
-  auto action = co_await stream_or_refuse(out, req, std::move(resumed));
-  co_return action;
-}
-
-asio::awaitable<connection_action> handler::impl::cancel(detail::response_writer& out, request& req,
-                                                         const boost::urls::url_view& url) {
-  auto token = resume_key(url);
-  if (!token) {
-    auto action = co_await respond_error(out, req, token.error());
-    co_return action;
-  }
-  auto decoded = decode_token(*token);
-  auto cancelled = co_await caller_.cancel(std::move(*token));
+asio::awaitable<connection_action> handler::impl::cancel(detail::response_writer& out, const request& req,
+                                                         std::string token) {
+  auto decoded = decode_token(token);
+  auto cancelled = co_await caller_.cancel(std::move(token));
   if (!cancelled) {
     auto action = co_await respond_error(out, req, cancelled.error());
     co_return action;
@@ -401,21 +203,13 @@ asio::awaitable<connection_action> handler::impl::cancel(detail::response_writer
 asio::awaitable<connection_action> handler::impl::stream_events(detail::response_writer& out, const request& req,
                                                                 std::unique_ptr<log_reader> log) {
   const bool chunked = req.version() >= 11;
-  std::string head = detail::status_line(200);
-  head.append(
-      "Content-Type: text/event-stream\r\n"
-      "Cache-Control: no-cache\r\n"
-      "X-Accel-Buffering: no\r\n");
-  head.append(cors_fields(req));
-  head.append(chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n");
-  head.append("\r\n");
+  const auto cors = cors_fields(req);
+  const auto stream_fields = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" + cors;
+  auto head = detail::write_head({200, "text/event-stream", std::nullopt, stream_fields, chunked, !chunked});
   // A resume after the terminal event of an ended run has nothing to send: 204 tells a client
   // (and an EventSource) that the run is over, where an empty stream would ask it to come back.
-  std::string ended_head = detail::status_line(204);
-  ended_head.append("Cache-Control: no-cache\r\n");
-  ended_head.append(cors_fields(req));
-  if (!chunked) ended_head.append("Connection: close\r\n");
-  ended_head.append("\r\n");
+  const auto ended_fields = "Cache-Control: no-cache\r\n" + cors;
+  auto ended_head = detail::write_head({204, {}, std::nullopt, ended_fields, false, !chunked});
   counters.requests_total.fetch_add(1, std::memory_order_relaxed);
 
   auto ex = co_await asio::this_coro::executor;
@@ -466,15 +260,27 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
   std::string body;       // what is not a stored frame: records of providers without frames, errors
   std::string size_line;  // the chunk's size line
   bool head_sent = false;
+  unsigned drain_turns = 0;  // once stopped
+  static constexpr unsigned max_drain_turns = 8;
   bool full_batch = true;  // the first look polls: a replay is ready at once
   // The first read only polls: a resumed run that is idle must still get its headers now.
   auto deadline = clock::now();
   for (;;) {
-    bool ended = st->stop;
+    bool ended = false;
+    bool run_over = false;  // the run's terminal event (or the provider's failure) is in this batch
     bool idle = false;
     body.clear();
     batch.clear();
-    if (!ended) {
+    if (st->stop) {
+      // Closing: what is ready now still goes out, then the response is cut. A run that ended
+      // just before (a local run cancelled at shutdown) still delivers its terminal event.
+      // A run still writing fast gets a few turns, not the rest of its life.
+      const auto status = log->poll(batch, max_batch);
+      if (status == read_status::end)
+        ended = run_over = true;
+      else if (status == read_status::idle || ++drain_turns > max_drain_turns)
+        ended = true;
+    } else {
       // After a full batch more records are likely ready: take them without a coroutine. After a
       // partial one the log is likely drained, and the coroutine read waits.
       result<read_status> status = read_status::idle;
@@ -486,20 +292,25 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
       }
       full_batch = batch.size() >= max_batch;
       if (!status) {
+        // A read interrupted by `close_streams` sends nothing: the next turn drains and cuts.
         if (!st->stop) {
           // The provider failed while reading: tell the client why, then end the response.
           body.append(river::detail::frame_data_prefix);
           river::detail::append_error_event(body, true, status.error());
           body.append(river::detail::frame_suffix);
+          ended = run_over = true;
         }
-        ended = true;
       } else if (*status == read_status::end) {
-        ended = true;
+        ended = run_over = true;
       } else if (*status == read_status::idle) {
         idle = true;
       }
     }
-    if (ended && !head_sent && batch.empty() && body.empty() && !st->stop) {
+    // A response stopped by `close_streams` before its run's end is cut: no last chunk, so that
+    // every client sees a failed response and resumes, where a clean end would look finished to
+    // the TypeScript River client (docs/protocol.md, section 4).
+    const bool cut = ended && !run_over;
+    if (run_over && !head_sent && batch.empty() && body.empty()) {
       const asio::const_buffer only_head = asio::buffer(ended_head);
       auto ec = co_await write(out, std::span<const asio::const_buffer>(&only_head, 1));
       if (ec) co_return connection_action::close;
@@ -546,7 +357,7 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
         buffers[size_at] = asio::buffer(size_line);
         buffers.push_back(asio::buffer(crlf.data(), crlf.size()));
       }
-      if (ended) buffers.push_back(asio::buffer(last_chunk.data(), last_chunk.size()));
+      if (run_over) buffers.push_back(asio::buffer(last_chunk.data(), last_chunk.size()));
     }
     if (!buffers.empty()) {
       // What the connection takes at once is written without an operation; the rest waits.
@@ -554,15 +365,25 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
       error_code ec;
       const auto now_written = out.try_write(buffers, ec);
       if (!ec && now_written < total) {
+        // The reader takes less than is sent: the rest waits here, within the budget shared by
+        // every stream. Past it this stream is cut, and its client resumes when it can keep up.
+        const auto rest = static_cast<std::int64_t>(total - now_written);
+        const auto queued = counters.bytes_queued.fetch_add(rest, std::memory_order_relaxed) + rest;
+        if (static_cast<std::uint64_t>(queued) > opts.max_queued_bytes) {
+          counters.bytes_queued.fetch_sub(rest, std::memory_order_relaxed);
+          counters.slow_reader_cuts_total.fetch_add(1, std::memory_order_relaxed);
+          co_return connection_action::close;
+        }
         consume_buffers(buffers, now_written);
         ec = co_await out.write(buffers);
+        counters.bytes_queued.fetch_sub(rest, std::memory_order_relaxed);
       }
       if (ec) co_return connection_action::close;
       counters.bytes_sent_total.fetch_add(total, std::memory_order_relaxed);
       head_sent = true;
       counters.events_sent_total.fetch_add(batch.size(), std::memory_order_relaxed);
     }
-    if (ended) co_return st->stop ? connection_action::close : connection_action::keep_alive;
+    if (ended) co_return cut ? connection_action::close : connection_action::keep_alive;
     const auto now = clock::now();
     if (now + interval - deadline >= refresh || idle) deadline = now + interval;
     if (idle) {
@@ -614,6 +435,8 @@ std::size_t handler::open_streams() const {
   return impl_->streams.size();
 }
 
-std::string handler::metrics_text() const { return prometheus_text(impl_->counters, impl_->caller_.stats()); }
+std::string handler::metrics_text() const {
+  return prometheus_text(impl_->counters, impl_->caller_.stats(), impl_->caller_.routes());
+}
 
 }  // namespace river::http

@@ -4,7 +4,8 @@
 #include <river/http/server.hpp>
 #include <river/http/token_signing.hpp>
 
-#include "common.hpp"
+#include "request_framing.hpp"
+#include "response_head.hpp"
 
 #include <river/detail/strand.hpp>
 
@@ -21,6 +22,11 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <climits>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
@@ -158,26 +164,50 @@ class connection_writer final : public detail::response_writer {
   metrics& metrics_;
 };
 
-std::string simple_head(unsigned status, std::string_view content_type, std::size_t length, bool keep_alive) {
-  std::string head = detail::status_line(status);
-  if (!content_type.empty()) head.append("Content-Type: ").append(content_type).append("\r\n");
-  head.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
-  if (!keep_alive) head.append("Connection: close\r\n");
-  return head;
-}
-
 // The 503 a connection past the limit gets, written without waiting: the socket is new, its
 // send buffer empty, so a short write goes out whole or the client is gone anyway.
 void reject(tcp::socket& socket) {
   river::error e("Too many connections", error_type::internal);
   const auto body = to_json_text(e);
-  auto text = simple_head(503, "application/json", body.size(), false);
-  text.append("\r\n").append(body);
+  auto text = detail::write_head({503, "application/json", body.size(), "Retry-After: 1\r\n", false, true});
+  text.append(body);
   error_code ec;
   socket.non_blocking(true, ec);
   socket.write_some(asio::buffer(text), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
+}
+
+caller_options caller_options_of(const server_options& o) {
+  auto c = signed_tokens(o.token_secret);
+  c.max_runs_per_client = o.max_runs_per_client;
+  c.log = o.log;
+  return c;
+}
+
+// Descriptors open in this process now.
+std::size_t open_descriptors() {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) ++n;
+  return ec ? 64 : n;
+}
+
+// Raises the soft descriptor limit to the hard one when asked, and returns how many connections
+// fit under it: what is left after the descriptors open now and a reserve for the accept that
+// rejects (a 503 needs a descriptor too), providers' connections and files.
+std::size_t fit_connections(std::size_t wanted, bool raise) {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) != 0) return wanted;
+  if (raise && l.rlim_cur < l.rlim_max) {
+    rlimit raised = l;
+    raised.rlim_cur = l.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(l.rlim_cur, 1 << 20) : l.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) l = raised;
+  }
+  if (l.rlim_cur == RLIM_INFINITY) return wanted;
+  const std::size_t reserve = open_descriptors() + 64 + static_cast<std::size_t>(l.rlim_cur / 32);
+  const auto limit = static_cast<std::size_t>(l.rlim_cur);
+  return std::min(wanted, limit > reserve ? limit - reserve : std::size_t{1});
 }
 
 }  // namespace
@@ -186,7 +216,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(executor executor_in, router router_in, server_options options_in)
       : ex(std::move(executor_in)),
         opts(std::move(options_in)),
-        caller_(ex, std::move(router_in), signed_tokens(opts.endpoint.token_secret)),
+        caller_(ex, std::move(router_in), caller_options_of(opts)),
         handler_(caller_, opts.endpoint),
         acceptor(river::detail::make_strand(ex)) {
     if (!opts.tls_certificate_file.empty() || !opts.tls_private_key_file.empty()) {
@@ -216,6 +246,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::unordered_map<connection_base*, std::weak_ptr<connection_base>> connections;  // guarded by mutex
   bool stopping = false;                                                              // guarded by mutex
   tcp::endpoint local;
+  std::size_t connection_limit = 0;  // set by start, before the first accept
 
   metrics& counters() { return handler_.get_metrics(); }
 
@@ -247,11 +278,15 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       counters().connections_total.fetch_add(1, std::memory_order_relaxed);
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
+      if (opts.send_buffer_bytes > 0)
+        socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(
+                              std::min<std::size_t>(opts.send_buffer_bytes, INT_MAX / 2))),
+                          ignored);
       // Responses are first written without waiting (connection_writer::try_write).
       socket.non_blocking(true, ignored);
       {
         std::unique_lock lk(mutex);
-        if (stopping || connections.size() >= opts.max_connections) {
+        if (stopping || connections.size() >= connection_limit) {
           lk.unlock();
           counters().connections_rejected.fetch_add(1, std::memory_order_relaxed);
           reject(socket);
@@ -323,9 +358,24 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       beast_http::request_parser<beast_http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
       parser.body_limit(opts.endpoint.max_body_bytes);
-      auto [ec, n] = co_await beast_http::async_read_header(c.stream, buffer, parser,
-                                                            asio::as_tuple(asio::use_awaitable));
-      (void)n;
+      // The head whole first, so that its bytes can be checked as received.
+      auto [ec, head_size] = co_await read_whole_head(c, buffer);
+      std::string raw_head;
+      if (!ec) raw_head.assign(static_cast<const char*>(buffer.data().data()), head_size);
+      if (!ec) {
+        auto [header_ec, n] = co_await beast_http::async_read_header(c.stream, buffer, parser,
+                                                                     asio::as_tuple(asio::use_awaitable));
+        (void)n;
+        ec = header_ec;
+      }
+      if (!ec) {
+        if (const auto problem = detail::framing_problem(raw_head, parser.get())) {
+          c.clear_deadline();
+          co_await respond_error(out, 400, river::error(std::string(*problem), error_type::validation), false);
+          co_await linger(c);
+          co_return;
+        }
+      }
       if (!ec && !parser.is_done()) {
         auto expect = parser.get().find(beast_http::field::expect);
         if (expect != parser.get().end() && boost::beast::iequals(expect->value(), "100-continue")) {
@@ -360,6 +410,28 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         co_await linger(c);
         co_return;
       }
+    }
+  }
+
+  // Reads until the buffer holds a whole request head (up to its blank line); returns its size.
+  // A head past the limit is `header_limit`; a connection that ends first, `partial_message`.
+  template <class Stream>
+  asio::awaitable<std::pair<error_code, std::size_t>> read_whole_head(connection<Stream>& c,
+                                                                     boost::beast::flat_buffer& buffer) {
+    static constexpr std::string_view blank_line = "\r\n\r\n";
+    std::size_t searched = 0;
+    for (;;) {
+      const std::string_view have(static_cast<const char*>(buffer.data().data()), buffer.size());
+      const auto end = have.find(blank_line, searched);
+      if (end != std::string_view::npos) co_return std::pair{error_code(), end + blank_line.size()};
+      searched = have.size() < blank_line.size() ? 0 : have.size() - (blank_line.size() - 1);
+      if (have.size() >= opts.max_header_bytes || buffer.size() >= buffer.max_size())
+        co_return std::pair{error_code(beast_http::error::header_limit), std::size_t{0}};
+      const auto room = std::min<std::size_t>(4096, buffer.max_size() - buffer.size());
+      auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(room), asio::as_tuple(asio::use_awaitable));
+      if (ec == asio::error::eof) co_return std::pair{error_code(beast_http::error::partial_message), std::size_t{0}};
+      if (ec) co_return std::pair{ec, std::size_t{0}};
+      buffer.commit(n);
     }
   }
 
@@ -415,8 +487,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   asio::awaitable<void> respond_error(detail::response_writer& out, unsigned status, const river::error& e,
                                       bool keep_alive) {
     const auto body = to_json_text(e);
-    auto head = simple_head(status, "application/json", body.size(), keep_alive);
-    head.append("\r\n");
+    // A 503 here is the server shutting down: another instance may serve the request at once.
+    const auto fields = status == 503 ? std::string("Retry-After: 1\r\n") : std::string();
+    const auto head = detail::write_head({status, "application/json", body.size(), fields, false, !keep_alive});
     counters().requests_total.fetch_add(1, std::memory_order_relaxed);
     counters().errors_total.fetch_add(1, std::memory_order_relaxed);
     const asio::const_buffer b[] = {asio::buffer(head), asio::buffer(body)};
@@ -427,9 +500,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   asio::awaitable<connection_action> respond(detail::response_writer& out, const request& req,
                                              const simple_response& r) {
     const bool keep = req.keep_alive();
-    auto head = simple_head(r.status, r.content_type, r.body.size(), keep);
-    for (const auto& [name, value] : r.headers) head.append(name).append(": ").append(value).append("\r\n");
-    head.append("\r\n");
+    std::string fields;
+    for (const auto& [name, value] : r.headers) fields.append(name).append(": ").append(value).append("\r\n");
+    const auto head = detail::write_head({r.status, r.content_type, r.body.size(), fields, false, !keep});
     counters().requests_total.fetch_add(1, std::memory_order_relaxed);
     if (r.status >= 400) counters().errors_total.fetch_add(1, std::memory_order_relaxed);
     const bool with_body = req.method() != beast_http::verb::head;
@@ -437,6 +510,20 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     auto ec = co_await out.write(b);
     if (!ec) counters().bytes_sent_total.fetch_add(head.size() + b[1].size(), std::memory_order_relaxed);
     co_return (ec || !keep) ? connection_action::close : connection_action::keep_alive;
+  }
+
+  // 200 "ok" while every provider reaches its storage; 503 naming those that do not.
+  simple_response health() const {
+    simple_response r;
+    for (const auto& p : caller_.routes().providers()) {
+      const auto h = p->health();
+      if (h.reachable) continue;
+      r.status = 503;
+      r.body += "unavailable: " + h.storage + ": " + h.detail + " (for " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(h.down_for).count()) + " s)\n";
+    }
+    if (r.status == 200) r.body = "ok\n";
+    return r;
   }
 
   asio::awaitable<connection_action> dispatch(detail::response_writer& out, request req, const std::string& remote) {
@@ -449,17 +536,16 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::optional<simple_response> answer;
     const bool get = req.method() == beast_http::verb::get || req.method() == beast_http::verb::head;
     if (opts.serve_health_and_metrics && get && path == "/healthz") {
-      answer.emplace();
-      answer->body = "ok\n";
+      answer = health();
     } else if (opts.serve_health_and_metrics && get && path == "/metrics") {
       answer.emplace();
       answer->content_type = "text/plain; version=0.0.4; charset=utf-8";
-      answer->body = prometheus_text(counters(), caller_.stats());
+      answer->body = prometheus_text(counters(), caller_.stats(), caller_.routes());
     } else if (routes) {
       answer = routes(req);
     }
     if (!answer) {
-      river::error e("Not found", error_type::internal, {{"path", std::string(path)}});
+      river::error e("Not found", error_type::validation, {{"path", std::string(path)}});
       answer.emplace();
       answer->status = 404;
       answer->content_type = "application/json";
@@ -527,6 +613,7 @@ void server::set_routes(route_function routes) { impl_->routes = std::move(route
 asio::ip::tcp::endpoint server::local_endpoint() const { return impl_->local; }
 bool server::tls() const noexcept { return impl_->tls_context.has_value(); }
 std::size_t server::open_connections() const { return impl_->connection_count(); }
+std::size_t server::connection_limit() const noexcept { return impl_->connection_limit; }
 std::string server::metrics_text() const { return impl_->handler_.metrics_text(); }
 
 error_code server::start() {
@@ -546,6 +633,7 @@ error_code server::start() {
     a.close(ignored);
     return ec;
   }
+  impl_->connection_limit = fit_connections(impl_->opts.max_connections, impl_->opts.raise_fd_limit);
   auto strand = a.get_executor();
   asio::co_spawn(strand, impl_->accept_loop(), asio::detached);
   return {};
@@ -573,18 +661,41 @@ int run_server(router_factory make_routes, server_options options, run_options r
     return 1;
   }
   if (run.routes) s->set_routes(std::move(run.routes));
-  if (auto ec = s->start()) {
-    std::cerr << "river: cannot listen on " << s->options().address << ":" << s->options().port << ": "
-              << ec.message() << "\n";
-    // Providers may hold connections: close them while the io_context runs.
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      for (auto& p : s->get_caller().routes().providers()) co_await p->close();
-    }, asio::detached);
-    io.run();
-    return 1;
-  }
-  if (run.on_listening) run.on_listening(*s);
+  int status = 0;
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  // Providers may hold connections: they are closed while the io_context still runs.
+  auto fail = [&](std::string why) -> asio::awaitable<void> {
+    std::cerr << "river: " << why << "\n";
+    status = 1;
+    signals.cancel();
+    for (auto& p : s->get_caller().routes().providers()) co_await p->close();
+  };
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        // Optionally, the storage first: a server that cannot store runs should not take any.
+        const auto until = std::chrono::steady_clock::now() + run.wait_for_storage;
+        for (auto& p : s->get_caller().routes().providers()) {
+          while (run.wait_for_storage.count() > 0) {
+            const auto h = p->health();
+            if (h.reachable) break;
+            if (std::chrono::steady_clock::now() >= until) {
+              co_await fail("cannot reach " + h.storage + " within " + std::to_string(run.wait_for_storage.count()) +
+                            " ms: " + h.detail);
+              co_return;
+            }
+            asio::steady_timer pause(io, std::chrono::milliseconds(20));
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+        }
+        if (auto ec = s->start()) {
+          co_await fail("cannot listen on " + s->options().address + ":" + std::to_string(s->options().port) + ": " +
+                        ec.message());
+          co_return;
+        }
+        if (run.on_listening) run.on_listening(*s);
+      },
+      asio::detached);
   signals.async_wait([&](error_code ec, int) {
     if (ec) return;
     s->async_shutdown(run.grace, [&](error_code) { io.stop(); });
@@ -593,7 +704,7 @@ int run_server(router_factory make_routes, server_options options, run_options r
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
-  return 0;
+  return status;
 }
 
 }  // namespace river::http

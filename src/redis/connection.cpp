@@ -59,7 +59,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
   impl(executor ex, connection_config c, address a)
       : ex_(std::move(ex)), strand_(river::detail::make_strand(ex_)), cfg_(std::move(c)), addr_(std::move(a)),
-        mux_(cfg_.max_read_buffer), backoff_timer_(strand_), write_wake_(strand_) {}
+        mux_(cfg_.max_read_buffer), backoff_timer_(strand_), write_wake_(strand_), expiry_wake_(strand_) {}
 
   executor ex_;
   executor strand_;  // a strand: the loops run on it
@@ -77,7 +77,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   // On the strand.
   std::shared_ptr<session> session_;
   asio::steady_timer backoff_timer_;
-  river::detail::wakeup write_wake_;  // queued bytes for the writer
+  river::detail::wakeup write_wake_;   // queued bytes for the writer
+  river::detail::wakeup expiry_wake_;  // requests wait for the connection
 
   // Read from any thread.
   std::atomic<bool> connected_{false};
@@ -139,8 +140,13 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       std::lock_guard lk(mutex_);
       switch (state_) {
         case state::closed: refused = error::closed; break;
-        case state::idle:
-        case state::backoff: refused = error::not_connected; break;
+        case state::idle: refused = error::not_connected; break;
+        case state::backoff:
+          if (cfg_.wait_for_connection.count() <= 0) {
+            refused = error::not_connected;
+            break;
+          }
+          [[fallthrough]];
         default:
           if (mux_.waiting() + mux_.in_flight() >= cfg_.max_requests) refused = error::queue_full;
       }
@@ -154,6 +160,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         p->handler.emplace(std::move(handler));
         p->commands = req.commands();
         wake = !mux_.has_pending_write();
+        if (state_ == state::backoff) expiry_wake_.notify();  // it waits for the connection: a bound
         if (!mux_.add(req, *p)) {
           // No reply to wait for.
           free_.emplace_back(p);
@@ -181,6 +188,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     backoff_timer_.cancel();
     if (session_) end_session(*session_);
     write_wake_.notify();
+    expiry_wake_.notify();
     fail_queued(error::closed, error_code(error::closed));
   }
 
@@ -232,10 +240,37 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       }
       failures_.fetch_add(1, std::memory_order_relaxed);
       set_state(state::backoff);
-      fail_queued(error::connection_lost, error_code(error::not_connected));
+      // What was in flight may have run: its callers decide. What waits keeps waiting when
+      // requests may wait for the connection (`expiry_loop` bounds it).
+      if (cfg_.wait_for_connection.count() > 0)
+        fail_queued(error::connection_lost, std::nullopt);
+      else
+        fail_queued(error::connection_lost, error_code(error::not_connected));
+      expiry_wake_.notify();
       backoff_timer_.expires_after(delay);
       co_await backoff_timer_.async_wait(tuple_awaitable);
       delay = std::min(cfg_.reconnect_max, delay * 2);
+    }
+  }
+
+  // While the connection is down, fails the requests that waited for it longer than
+  // `wait_for_connection`.
+  asio::awaitable<void> expiry_loop() {
+    auto self = shared_from_this();
+    const auto limit = cfg_.wait_for_connection;
+    for (;;) {
+      std::optional<clock::time_point> oldest;
+      std::deque<detail::mux_entry*> expired;
+      {
+        std::lock_guard lk(mutex_);
+        if (state_ == state::closed) co_return;
+        if (state_ != state::connected) {
+          expired = mux_.expire_waiting(clock::now() - limit);
+          if (const auto* e = mux_.oldest_waiting()) oldest = e->queued_at + limit;
+        }
+      }
+      fail(std::move(expired), error::not_connected);
+      (void)co_await expiry_wake_.wait(oldest.value_or(clock::time_point::max()));
     }
   }
 
@@ -407,11 +442,13 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-connection::connection(executor_type ex, connection_config cfg) {
-  auto addr = parse_url(cfg.url);
-  if (!addr) throw std::invalid_argument("river::redis::connection: invalid Redis URL: " + cfg.url);
-  impl_ = std::make_shared<impl>(std::move(ex), std::move(cfg), std::move(*addr));
+connection::connection(executor_type ex, std::string_view url, const connection_config& cfg) {
+  auto addr = parse_url(url);
+  if (!addr) throw std::invalid_argument("river::redis::connection: invalid Redis URL: " + std::string(url));
+  impl_ = std::make_shared<impl>(std::move(ex), cfg, std::move(*addr));
 }
+
+connection::connection(executor_type ex, std::string_view url) : connection(std::move(ex), url, connection_config{}) {}
 
 connection::~connection() { close(); }
 
@@ -433,6 +470,8 @@ void connection::start() {
     impl_->state_ = impl::state::connecting;
   }
   asio::co_spawn(impl_->strand_, impl_->run(), asio::detached);
+  if (impl_->cfg_.wait_for_connection.count() > 0)
+    asio::co_spawn(impl_->strand_, impl_->expiry_loop(), asio::detached);
 }
 
 void connection::close() {

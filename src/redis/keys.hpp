@@ -14,6 +14,7 @@ struct run_keys {
   std::string stream;   ///< the run's log: a stream of `item` entries, closed by `end`
   std::string lease;    ///< the owner's lease: its instance id, with an expiry it keeps renewing
   std::string cancel;   ///< set when a cancel was requested, for an owner that missed the message
+  std::string suspect;  ///< when a check first found the lease missing (Redis's clock)
   std::string notices;  ///< channel: the run's log has new entries (payload: the newest id)
   std::string control;  ///< channel: requests to the run's owner (`cancel`)
 
@@ -24,6 +25,7 @@ struct run_keys {
     const auto tag = "{" + k.stream + "}";
     k.lease = "river-lease:" + tag;
     k.cancel = "river-cancel:" + tag;
+    k.suspect = "river-suspect:" + tag;
     k.notices = "river-notice:" + tag;
     k.control = "river-control:" + tag;
     return k;

@@ -8,13 +8,28 @@ namespace river::redis::detail {
 
 multiplexer::multiplexer(std::size_t max_read_buffer) : max_read_buffer_(max_read_buffer), parser_(max_read_buffer) {}
 
-bool multiplexer::add(const request& req, mux_entry& e) {
+bool multiplexer::add(const request& req, mux_entry& e, clock::time_point now) {
   e.expected = req.expected_replies();
   e.replies.clear();
+  e.queued_at = now;
   if (e.expected == 0) return false;
   waiting_bytes_.append(req.payload());
+  waiting_sizes_.push_back(req.payload().size());
   waiting_.push_back(&e);
   return true;
+}
+
+std::deque<mux_entry*> multiplexer::expire_waiting(clock::time_point cutoff) {
+  std::deque<mux_entry*> taken;
+  std::size_t bytes = 0;
+  while (!waiting_.empty() && waiting_.front()->queued_at < cutoff) {
+    taken.push_back(waiting_.front());
+    waiting_.pop_front();
+    bytes += waiting_sizes_.front();
+    waiting_sizes_.pop_front();
+  }
+  waiting_bytes_.erase(0, bytes);
+  return taken;
 }
 
 std::string_view multiplexer::prepare_write(clock::time_point now) {
@@ -26,6 +41,7 @@ std::string_view multiplexer::prepare_write(clock::time_point now) {
     in_flight_.push_back(e);
   }
   waiting_.clear();
+  waiting_sizes_.clear();
   return writing_bytes_;
 }
 
@@ -73,6 +89,7 @@ std::deque<mux_entry*> multiplexer::reset_waiting() {
   std::deque<mux_entry*> taken;
   taken.swap(waiting_);
   waiting_bytes_.clear();
+  waiting_sizes_.clear();
   return taken;
 }
 

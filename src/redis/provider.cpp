@@ -31,6 +31,20 @@ asio::awaitable<void> provider::close() {
 }
 
 std::string_view provider::storage_id() const noexcept { return state_->cfg.storage_id; }
+
+storage_health provider::health() const {
+  auto& st = *state_;
+  storage_health h;
+  const auto a = parse_url(st.cfg.url);
+  h.storage = "redis " + (a ? (a->kind == address::transport::unix_socket ? a->path : a->host + ":" + std::to_string(a->port))
+                            : std::string("?"));
+  h.reachable = st.cmd.connected();
+  if (!h.reachable) h.detail = st.cmd.last_error().empty() ? std::string("no connection yet") : st.cmd.last_error();
+  h.down_for = st.unreachable_for();
+  h.outages = st.outages.load(std::memory_order_relaxed);
+  h.down_total = std::chrono::milliseconds(st.outage_ms_total.load(std::memory_order_relaxed));
+  return h;
+}
 std::string_view provider::instance_id() const noexcept { return state_->instance; }
 
 provider::stats provider::get_stats() const {
@@ -55,6 +69,16 @@ asio::awaitable<result<new_log>> provider::create_log(std::string run_id, std::f
   run->run_id = run_id;
   run->on_cancel = std::move(on_cancel_request);
   run->feed = std::make_shared<detail::run_feed>(run->keys, entry_id{}, true);
+  // A new run waits a little for a Redis that is away, then is refused as "try again later".
+  if (!co_await st->wait_connected(st->cfg.start_wait))
+    co_return river::error::from_code(errc::storage_unavailable,
+                                      "Redis is unreachable: " + (st->cmd.last_error().empty() ? std::string("no connection")
+                                                                                             : st->cmd.last_error()),
+                                      {{"storage", "redis"}});
+  // A bound on what one instance takes on (starts racing past it may pass it by their number).
+  if (st->running_runs() >= st->cfg.max_running_runs)
+    co_return river::error::from_code(errc::capacity_exceeded, "This instance runs as many runs as it may",
+                                      {{"limit", st->cfg.max_running_runs}});
   request req;
   req.push({"SET", run->keys.lease, st->instance, "PX", detail::ms_text(st->lease), "NX"});
   auto [ec, replies] = co_await st->cmd.async_exec(req, tuple_awaitable);
@@ -71,22 +95,28 @@ asio::awaitable<result<new_log>> provider::create_log(std::string run_id, std::f
 }
 
 asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::string storage_id, std::string run_id,
-                                                                          std::optional<std::string> after) {
+                                                                          read_from from) {
   auto st = state_;
   auto keys = run_keys::of(storage_id, run_id);
-  std::optional<entry_id> from;
-  if (after) {
-    from = *after == "0" ? std::optional<entry_id>(entry_id{}) : entry_id::parse(*after);
-    if (!from)
-      co_return river::error::from_code(errc::invalid_position, "Invalid resume position for this run", {{"position", *after}});
-  }
-  const bool positioned = after && *after != "0";
+  const auto invalid = [&] {
+    return river::error::from_code(errc::invalid_position, "Invalid resume position for this run",
+                                   {{"position", from.position()}});
+  };
+  // "0" is the place before the first entry; any other position must be an entry of the run.
+  const bool positioned = from.type() == read_from::kind::after && from.position() != "0";
+  if (positioned && !entry_id::parse(from.position())) co_return invalid();
   request req;
   req.push({"TYPE", keys.stream});
   req.push({"EXISTS", keys.lease});
-  if (positioned) req.push({"XRANGE", keys.stream, *after, *after});
+  if (positioned) req.push({"XRANGE", keys.stream, from.position(), from.position()});
+  std::string tail_count;
+  if (from.type() == read_from::kind::last) {
+    // The last N items, and the end entry that may follow them.
+    tail_count = std::to_string(from.count() + 2);
+    req.push({"XREVRANGE", keys.stream, "+", "-", "COUNT", tail_count});
+  }
   auto [ec, replies] = co_await st->cmd.async_exec(req, tuple_awaitable);
-  if (ec || replies.size() != (positioned ? 3u : 2u))
+  if (ec || replies.size() != req.expected_replies())
     co_return storage_error("Failed to reach Redis: " + ec.message() + " (" + st->cmd.last_error() + ")");
   auto ex = co_await asio::this_coro::executor;
   const auto& type = replies[0].text;
@@ -97,12 +127,21 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
     auto fatal = detail::fatal_event("The run's key in Redis holds a " + type + ", not a stream", {{"key", keys.stream}});
     co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, keys, entry_id{}, ex, std::move(fatal)));
   }
+  entry_id start{};
   if (positioned) {
     auto entries = detail::decode_range(replies[2]);
     if (!entries || entries->size() != 1 || entries->front().fields.empty() || entries->front().fields[0].first == "end")
-      co_return river::error::from_code(errc::invalid_position, "Invalid resume position for this run", {{"position", *after}});
+      co_return invalid();
+    start = *entry_id::parse(from.position());
+  } else if (from.type() == read_from::kind::last && type == "stream") {
+    auto newest = detail::decode_range(replies[2]);
+    if (!newest) co_return storage_error("Redis answered XREVRANGE with an unexpected reply", {{"key", keys.stream}});
+    auto& list = *newest;
+    if (!list.empty() && !list.front().fields.empty() && list.front().fields[0].first == "end") list.erase(list.begin());
+    // Start after the item just older than the last N; the whole run when it has no more.
+    if (list.size() > from.count()) start = entry_id::parse(list[from.count()].id).value_or(entry_id{});
   }
-  co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, std::move(keys), from.value_or(entry_id{}), ex));
+  co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, std::move(keys), start, ex));
 }
 
 asio::awaitable<result<void>> provider::request_cancel(std::string storage_id, std::string run_id) {

@@ -15,6 +15,10 @@
 
 namespace river::redis::detail {
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
+}
+
 namespace {
 
 std::string random_hex(std::size_t bytes) {
@@ -34,10 +38,6 @@ asio::awaitable<void> pause(std::chrono::milliseconds d) {
   co_await t.async_wait(tuple_awaitable);
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
-}
-
 std::string foreign_key_event(const std::string& key, const std::string& type) {
   return fatal_event("The run's key in Redis holds a " + type + ", not a stream", {{"key", key}});
 }
@@ -49,19 +49,36 @@ provider_state::provider_state(executor e, config c)
       cfg(std::move(c)),
       instance(random_hex(16)),
       strand(river::detail::make_strand(ex)),
-      cmd(ex, connection_for(cfg, "river-cmd")),
-      sub(ex, connection_for(cfg, "river-sub")),
+      cmd(ex, cfg.url, connection_for(cfg, "river-cmd")),
+      sub(ex, cfg.url, connection_for(cfg, "river-sub")),
       maintenance(strand) {
-  lease = cfg.lease.count() > 0 ? cfg.lease : cfg.producer_lost_timeout / 2;
+  // Detection takes the lease, then a check that finds it missing, then one a grace later: a
+  // third of the bound each.
+  lease = cfg.lease.count() > 0 ? cfg.lease : cfg.producer_lost_timeout / 3;
   lease = std::max(lease, std::chrono::milliseconds(30));
-  check_every = std::max(cfg.producer_lost_timeout - lease, std::chrono::milliseconds(50));
+  check_every = std::max((cfg.producer_lost_timeout - lease) / 2, std::chrono::milliseconds(20));
 }
 
 connection_config provider_state::connection_for(const config& c, std::string name) {
   auto cc = c.connection;
-  cc.url = c.url;
   if (cc.client_name.empty()) cc.client_name = std::move(name);
+  // A short outage is a delay: requests wait for the connection, up to the outage limit.
+  if (cc.wait_for_connection.count() == 0) cc.wait_for_connection = c.outage_limit;
   return cc;
+}
+
+std::chrono::milliseconds provider_state::unreachable_for() const {
+  const auto since = down_since.load(std::memory_order_relaxed);
+  return since == 0 ? std::chrono::milliseconds(0) : std::chrono::milliseconds(std::max<std::int64_t>(0, now_ms() - since));
+}
+
+asio::awaitable<bool> provider_state::wait_connected(std::chrono::milliseconds limit) {
+  const auto until = clock_type::now() + limit;
+  while (!cmd.connected()) {
+    if (is_closed() || clock_type::now() >= until) co_return false;
+    co_await pause(std::chrono::milliseconds(20));
+  }
+  co_return true;
 }
 
 void provider_state::start() {
@@ -100,11 +117,17 @@ std::shared_ptr<run_feed> provider_state::follow(const run_keys& keys, entry_id 
   bool fresh = false;
   {
     std::lock_guard lk(mutex);
-    if (auto it = runs.find(keys.stream); it != runs.end() && it->second->feed) {
+    auto failed = [](const std::shared_ptr<run_feed>& feed) {
+      std::lock_guard flk(feed->log.mutex);
+      return feed->fatal.has_value();
+    };
+    // A run of this instance is read from its own feed, unless that ended its readers (Redis was
+    // away too long): new readers then follow the run as another instance would.
+    if (auto it = runs.find(keys.stream); it != runs.end() && it->second->feed && !failed(it->second->feed)) {
       f = it->second->feed;
     } else {
       auto& slot = feeds[keys.stream];
-      if (!slot) {
+      if (!slot || failed(slot)) {
         slot = std::make_shared<run_feed>(keys, from, false);
         by_notice_channel[keys.notices] = slot;
         fresh = true;
@@ -316,6 +339,11 @@ void provider_state::add_run(const std::shared_ptr<local_run>& run) {
   subscribe(run->keys.control);
 }
 
+std::size_t provider_state::running_runs() const {
+  std::lock_guard lk(mutex);
+  return runs.size();
+}
+
 void provider_state::remove_run(const std::shared_ptr<local_run>& run) {
   bool removed = false;
   {
@@ -335,11 +363,12 @@ void provider_state::note_failure(local_run& r) {
   std::int64_t expected = 0;
   r.failing_since.compare_exchange_strong(expected, now);
   const auto since = r.failing_since.load();
-  if (since != 0 && now - since >= cfg.outage_limit.count()) lose(r);
+  if (since != 0 && now - since >= cfg.outage_limit.count()) lose(r, stop_cause::outage);
 }
 
-void provider_state::lose(local_run& r) {
+void provider_state::lose(local_run& r, stop_cause cause) {
   if (r.lost.exchange(true)) return;
+  r.cause = cause;
   std::function<void()> hook;
   {
     std::lock_guard lk(mutex);
@@ -350,13 +379,14 @@ void provider_state::lose(local_run& r) {
 
 asio::awaitable<void> provider_state::close_abandoned(std::shared_ptr<provider_state> self,
                                                       std::shared_ptr<local_run> run, std::string fatal) {
-  const auto until = clock_type::now() + self->cfg.outage_limit + std::chrono::seconds(10);
+  // Until Redis takes it: readers anywhere must learn how the run ended.
   auto delay = std::chrono::milliseconds(20);
   const auto retention_ms = ms_text(self->cfg.retention);
   request req;
-  req.push({"EVAL", close_script, "2", run->keys.stream, run->keys.lease, fatal, retention_ms, "close", max_entry_id});
+  req.push({"EVAL", close_script, "3", run->keys.stream, run->keys.lease, run->keys.suspect, fatal, retention_ms,
+            "close", max_entry_id, "1"});
   req.push({"SPUBLISH", run->keys.notices, "end"});
-  while (!self->is_closed() && clock_type::now() < until) {
+  while (!self->is_closed()) {
     auto [ec, replies] = co_await self->cmd.async_exec(req, tuple_awaitable);
     if (!ec && !replies.empty() && !replies[0].is_error()) break;
     co_await pause(delay);
@@ -380,6 +410,10 @@ asio::awaitable<void> provider_state::maintenance_loop(std::shared_ptr<provider_
     self->maintenance.expires_after(tick);
     co_await self->maintenance.async_wait(tuple_awaitable);
     if (self->is_closed()) co_return;
+    self->watch_reachability();
+    // While Redis is away, requests would wait for the connection and hold up the watch above:
+    // renewals and checks resume with the connection (lapsed leases are then taken again).
+    if (!self->cmd.connected()) continue;
     const auto now = clock_type::now();
     if (now >= next_renew) {
       next_renew = now + renew_every;
@@ -419,6 +453,7 @@ asio::awaitable<void> provider_state::renew_leases() {
     for (auto& r : mine) note_failure(*r);
     co_return;
   }
+  std::vector<std::shared_ptr<local_run>> lapsed;
   for (std::size_t i = 0; i < mine.size(); ++i) {
     auto& r = *mine[i];
     r.failing_since = 0;
@@ -430,11 +465,11 @@ asio::awaitable<void> provider_state::renew_leases() {
         std::lock_guard lk(r.feed->log.mutex);
         r.feed->fail_locked(foreign_key_event(r.keys.stream, type));
       }
-      lose(r);
+      lose(r, stop_cause::foreign);
     } else if (replies[per_run * i].integer == 0) {
-      // The lease lapsed (this process stalled, or Redis lost it): readers may have closed the
-      // run already, so it must stop.
-      lose(r);
+      // The lease lapsed while this instance could not renew it (Redis paused or restarted, or
+      // this process stalled): take it again, unless readers elsewhere closed the run meanwhile.
+      lapsed.push_back(mine[i]);
     } else if (replies[per_run * i + 2].integer == 1) {
       // A cancel request whose message this instance missed.
       std::function<void()> hook;
@@ -444,6 +479,47 @@ asio::awaitable<void> provider_state::renew_leases() {
       }
       if (hook) hook();
     }
+  }
+  if (lapsed.empty()) co_return;
+  request again;
+  for (auto& r : lapsed) again.push({"EVAL", reacquire_script, "2", r->keys.stream, r->keys.lease, instance, lease_ms});
+  auto [aec, answers] = co_await cmd.async_exec(again, tuple_awaitable);
+  if (aec || answers.size() != lapsed.size()) co_return;  // the next renewal tries again
+  for (std::size_t i = 0; i < lapsed.size(); ++i)
+    if (answers[i].text != lease_held) lose(*lapsed[i], stop_cause::lease_lost);
+}
+
+void provider_state::watch_reachability() {
+  const auto since = down_since.load(std::memory_order_relaxed);
+  if (cmd.connected()) {
+    if (since != 0) {
+      outage_ms_total.fetch_add(now_ms() - since, std::memory_order_relaxed);
+      down_since = 0;
+    }
+    return;
+  }
+  if (since == 0) {
+    down_since = now_ms();
+    outages.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (unreachable_for() < cfg.reader_outage_limit) return;
+  // Readers do not wait for ever: past the bound each ends with an error that names the storage.
+  // The runs themselves may go on (a resume later reads them); this instance's stop at the
+  // outage limit, with the cause stored once Redis is back.
+  const auto event = fatal_event("Redis is unreachable: " + std::string(cmd.last_error().empty() ? "no connection" : cmd.last_error()) +
+                                     "; the run could not be read for " + std::to_string(unreachable_for().count() / 1000) + " s",
+                                 {{"storage", "redis"}});
+  std::vector<std::shared_ptr<run_feed>> all;
+  {
+    std::lock_guard lk(mutex);
+    for (auto& [key, f] : feeds) all.push_back(f);
+    for (auto& [key, r] : runs)
+      if (r->feed) all.push_back(r->feed);
+  }
+  for (auto& f : all) {
+    std::lock_guard lk(f->log.mutex);
+    f->fail_locked(event);
   }
 }
 
@@ -464,8 +540,10 @@ asio::awaitable<void> provider_state::check_leases() {
   const auto fatal = fatal_event("producer lost: the server running this run stopped renewing its lease");
   const auto retention_ms = ms_text(cfg.retention);
   request req;
+  const auto grace_ms = ms_text(check_every);
   for (auto& f : watched)
-    req.push({"EVAL", close_script, "2", f->keys.stream, f->keys.lease, fatal, retention_ms, "check", max_entry_id});
+    req.push({"EVAL", close_script, "3", f->keys.stream, f->keys.lease, f->keys.suspect, fatal, retention_ms, "check",
+              max_entry_id, grace_ms});
   auto [ec, replies] = co_await cmd.async_exec(req, tuple_awaitable);
   if (ec || replies.size() != watched.size()) co_return;
   request notify;

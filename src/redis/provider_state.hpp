@@ -40,6 +40,14 @@ inline std::string fatal_event(const std::string& message, nlohmann::json contex
   });
 }
 
+/// Why a run of this instance was stopped.
+enum class stop_cause {
+  none,
+  lease_lost,  ///< its lease lapsed and someone closed the run ("producer lost")
+  outage,      ///< Redis stayed unreachable past the outage limit
+  foreign,     ///< its key was replaced by a value of another type
+};
+
 /// A run this instance owns.
 struct local_run {
   explicit local_run(run_keys k) : keys(std::move(k)) {}
@@ -49,7 +57,8 @@ struct local_run {
   std::function<void()> on_cancel;      // guarded by the state's mutex
   std::atomic<bool> closed{false};      // the last record was handed to Redis: appends are refused
   std::atomic<bool> terminated{false};  // the last record is stored
-  std::atomic<bool> lost{false};        // lease lost or Redis away too long: appends are refused
+  std::atomic<bool> lost{false};        // stopped (`cause`): appends are refused
+  std::atomic<stop_cause> cause{stop_cause::none};
   bool first = true;                    // the next append is the first (the writer's order of calls)
   std::atomic<bool> followed{false};    // another instance reads it: appends publish notices
   bool notice_in_flight = false;        // a notice is on its way with an append (writer's order)
@@ -77,6 +86,15 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   std::unordered_map<std::string, std::shared_ptr<local_run>> by_control_channel;
   bool closed = false;
   std::atomic<std::uint64_t> appends{0}, producers_lost{0}, notices{0}, fetches{0};
+  // Reaching Redis: the maintenance loop watches the command connection.
+  std::atomic<std::int64_t> down_since{0};  // ms since the clock's epoch; 0: reachable
+  std::atomic<std::uint64_t> outages{0};
+  std::atomic<std::int64_t> outage_ms_total{0};
+
+  /// How long Redis has been unreachable (0 when it is reachable).
+  std::chrono::milliseconds unreachable_for() const;
+  /// Waits up to `limit` for the command connection; false if it did not come.
+  asio::awaitable<bool> wait_connected(std::chrono::milliseconds limit);
 
   void start();
   void close();
@@ -95,11 +113,13 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   // ---- runs of this instance ---------------------------------------------------------------------
 
   void add_run(const std::shared_ptr<local_run>& run);
+  /// The runs this instance runs now.
+  std::size_t running_runs() const;
   void remove_run(const std::shared_ptr<local_run>& run);
   /// Records that Redis failed a run; past the outage limit the run is stopped.
   void note_failure(local_run& r);
   /// Stops a run whose lease was lost or whose Redis stayed away too long.
-  void lose(local_run& r);
+  void lose(local_run& r, stop_cause cause);
 
   /// Closes the log of a run whose writer went away before its last record, retrying while
   /// Redis is away, for at most the outage limit plus ten seconds.
@@ -118,6 +138,7 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   static asio::awaitable<void> maintenance_loop(std::shared_ptr<provider_state> self);
   asio::awaitable<void> renew_leases();
   asio::awaitable<void> check_leases();
+  void watch_reachability();
 };
 
 }  // namespace river::redis::detail

@@ -12,20 +12,38 @@ namespace river::redis::detail {
 /// so that an owner that comes back cannot append after it (`XADD *` then fails).
 inline constexpr std::string_view max_entry_id = "18446744073709551615-18446744073709551615";
 
-/// Closes a run's log with a fatal error, unless it already ended. KEYS: stream, lease.
-/// ARGV: the fatal event's JSON, retention ms, mode ("check": only when the lease is gone and the
-/// run was written by River C++, which marks its first entry with a `lease` field; "close":
-/// always), the end entry's id.
+/// Judges a run whose readers follow it elsewhere, or closes it. KEYS: stream, lease, suspect.
+/// ARGV: the fatal event's JSON, retention ms, mode, the end entry's id, grace ms.
+///
+/// Mode "check" closes the run only on evidence that its owner is gone: its lease is missing at
+/// two checks at least `grace` apart by Redis's own clock (the first check marks the run
+/// suspect). A Redis that was paused or restarted expires leases its owners could not renew; the
+/// owner re-acquires its lease as soon as it reaches Redis again, well within the grace, and the
+/// next check clears the mark. Runs written without a lease marker (the TypeScript provider
+/// keeps none) are never judged. Mode "close" closes the run in any case (its writer is gone).
 inline constexpr std::string_view close_script = R"lua(
 local t = redis.call('TYPE', KEYS[1])['ok']
 if ARGV[3] == 'check' then
-  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('DEL', KEYS[3])
+    return 0
+  end
   if t == 'none' then return 4 end
   if t ~= 'stream' then return 5 end
   local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
   if #first == 0 then return 4 end
   local f = first[1][2]
   if f[3] ~= 'lease' then return 3 end
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 and last[1][2][1] == 'end' then return 2 end
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local since = redis.call('GET', KEYS[3])
+  if not since then
+    redis.call('SET', KEYS[3], now, 'PX', tonumber(ARGV[5]) * 4)
+    return 6
+  end
+  if now - tonumber(since) < tonumber(ARGV[5]) then return 6 end
 elseif t ~= 'none' and t ~= 'stream' then
   return 5
 end
@@ -34,7 +52,7 @@ if #last > 0 and last[1][2][1] == 'end' then return 2 end
 redis.call('XADD', KEYS[1], '*', 'item', ARGV[1])
 redis.call('XADD', KEYS[1], ARGV[4], 'end', 'STREAM_END')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[3])
 return 1
 )lua";
 
@@ -46,7 +64,27 @@ enum class close_result : std::int64_t {
   not_judged = 3,        ///< "check": a run without a lease marker (the TypeScript provider's)
   no_stream = 4,         ///< no such stream (expired, deleted, or nothing stored yet)
   not_a_stream = 5,      ///< the key holds a value of another type
+  suspect = 6,           ///< "check": the lease is missing, not yet for the grace
 };
+
+/// Takes a run's lease again after it expired while its owner could not reach Redis, unless
+/// someone closed the run meanwhile. KEYS: stream, lease. ARGV: owner, lease ms.
+inline constexpr std::string_view reacquire_script = R"lua(
+local owner = redis.call('GET', KEYS[2])
+if owner then
+  if owner == ARGV[1] then return 'held' end
+  return 'taken'
+end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 and last[1][2][1] == 'end' then return 'closed' end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 'held'
+)lua";
+
+/// What `reacquire_script` answered.
+inline constexpr std::string_view lease_held = "held";
+inline constexpr std::string_view lease_taken = "taken";
+inline constexpr std::string_view run_closed_elsewhere = "closed";
 
 /// Marks a run as asked to stop, for its owner. KEYS: stream, lease, cancel flag. ARGV: the
 /// flag's lifetime in ms. The caller then publishes on the run's control channel, which the

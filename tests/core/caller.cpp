@@ -185,7 +185,7 @@ TEST_CASE("async_start, async_resume and async_cancel work with callbacks") {
   std::vector<std::string> seen;
   std::function<void(river::event_reader&)> pump;
   river::event_reader kept;
-  c.async_start("chat", json{{"message", "x y"}}, {}, [&](river::error_code ec, river::event_reader r) {
+  c.async_start("chat", json{{"message", "x y"}}, [&](river::error_code ec, river::event_reader r) {
     start_ec = ec;
     kept = std::move(r);
     pump = [&](river::event_reader& rd) {
@@ -193,8 +193,7 @@ TEST_CASE("async_start, async_resume and async_cancel work with callbacks") {
         REQUIRE_FALSE(ec2);
         if (!ev) {
           c.async_cancel(kept.resumption_token(), [&](river::error_code ec3) { cancel_ec = ec3; });
-          c.async_resume("garbage", std::nullopt,
-                         [&](river::error_code ec4, river::event_reader) { resume_ec = ec4; });
+          c.async_resume("garbage", [&](river::error_code ec4, river::event_reader) { resume_ec = ec4; });
           return;
         }
         seen.push_back(river::to_json_text(*ev));

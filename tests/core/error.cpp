@@ -76,7 +76,7 @@ TEST_CASE("errors made from river codes carry the code and a matching type") {
   CHECK(e.code == river::errc::invalid_input);
   CHECK(e.type == error_type::validation);
   CHECK(error::from_code(river::errc::storage_failure, "x").type == error_type::storage);
-  CHECK(error::from_code(river::errc::run_not_found, "x").type == error_type::internal);
+  CHECK(error::from_code(river::errc::run_not_found, "x").type == error_type::validation);
   CHECK(error::from_code(river::errc::malformed_event, "x").type == error_type::stream);
 }
 

@@ -18,9 +18,10 @@ TEST_CASE("a router finds its streams by name") {
   river::router r;
   r.add("a", noop_stream()).add("b", noop_stream());
   CHECK(r.size() == 2);
-  CHECK(r.find("a") != nullptr);
-  CHECK(r.find("b") != nullptr);
-  CHECK(r.find("c") == nullptr);
+  CHECK(r.contains("a"));
+  CHECK(r.contains("b"));
+  CHECK_FALSE(r.contains("c"));
+  CHECK(r.provider_of("c") == nullptr);
   CHECK(r.names() == std::vector<std::string>{"a", "b"});
 }
 
@@ -43,9 +44,19 @@ TEST_CASE("streams without a provider share the router's in-memory provider") {
   river::router r;
   auto own = std::make_shared<river::memory::provider>();
   r.add("a", noop_stream()).add("b", noop_stream()).add("c", noop_stream().provider(own));
-  CHECK(r.find("a")->get_provider() == r.find("b")->get_provider());
-  CHECK(r.find("a")->get_provider()->id() == "memory");
-  CHECK(r.find("c")->get_provider() == own);
+  CHECK(r.provider_of("a") == r.provider_of("b"));
+  CHECK(r.provider_of("a")->id() == "memory");
+  CHECK(r.provider_of("c") == own);
   river::router copy = r;
-  CHECK(copy.find("a")->get_provider() == r.find("a")->get_provider());
+  CHECK(copy.provider_of("a") == r.provider_of("a"));
+  CHECK(r.providers().size() == 2);
+}
+
+TEST_CASE("the router's in-memory provider takes the settings it is given") {
+  river::memory::config small;
+  small.storage_id = "small";
+  small.max_runs = 3;
+  river::router r(small);
+  r.add("a", noop_stream());
+  CHECK(r.provider_of("a")->storage_id() == "small");
 }

@@ -36,7 +36,7 @@ TEST_CASE("wakeup: a wake-up before the wait ends the next wait at once, and onl
   });
 }
 
-TEST_CASE("wakeup: the deadline ends a wait; a later deadline is honoured too") {
+TEST_CASE("wakeup: the deadline ends a wait, a later deadline is honoured too") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     wakeup w(io.get_executor());
     auto [a, ca] = co_await timed_wait(w, clock_type::now() + 50ms);

@@ -831,7 +831,7 @@ TEST_CASE("end to end: the server's error statuses become clear river errors", "
 TEST_CASE("end to end: signed tokens resume, tampered ones are refused with 403", "[http][e2e]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     auto o = test_options();
-    o.endpoint.token_secret = "e2e secret";
+    o.token_secret = "e2e secret";
     e2e_server s(io, e2e_router(), o);
     river::http::client c(io.get_executor(), s.url(), fast_options());
     json input = {{"message", "x y"}};
@@ -1130,7 +1130,7 @@ TEST_CASE("end to end: a stream the server closes is resumed on another server s
     REQUIRE(opened.has_value());
     auto head = co_await read_all(*opened, 6);
     REQUIRE(head.events.size() == 6u);
-    // Server a ends its event streams cleanly, without a terminal event; the run goes on there.
+    // Server a cuts its event streams (no last chunk): the client resumes; the run goes on there.
     a.srv.get_handler().close_streams();
     auto rest = co_await read_all(*opened);
     INFO((rest.failure ? rest.failure->message : std::string()));
@@ -1148,6 +1148,46 @@ TEST_CASE("end to end: a stream the server closes is resumed on another server s
     CHECK(b.srv.get_caller().stats().runs_started == 0u);
     co_await b.stop();
     co_await a.stop();
+  });
+}
+
+TEST_CASE("end to end: a reader's server shuts down mid-run, the client resumes on the run's own server",
+          "[http][e2e][shutdown]") {
+  run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
+    auto shared = std::make_shared<river::memory::provider>();
+    e2e_server reader_side(io, e2e_router(shared));
+    e2e_server owner(io, e2e_router(shared));
+    river::http::client direct(io.get_executor(), owner.url(), fast_options());
+    json input = {{"count", 51}, {"delay_ms", 5}};
+    auto started = co_await direct.start<tick_chunk>("tick", input);
+    REQUIRE(started.has_value());
+    auto first = co_await read_all(*started, 1);  // the start event, which carries the token
+    REQUIRE(first.events.size() == 1u);
+    const auto token = started->resumption_token();
+    REQUIRE_FALSE(token.empty());
+    // The reader's first connection goes to the server that shuts down, the others to the owner.
+    cutting_proxy proxy(io.get_executor(), {reader_side.ep, owner.ep}, {});
+    river::http::client c(io.get_executor(), proxy.url(), fast_options());
+    auto opened = co_await c.resume<tick_chunk>(token);
+    INFO((opened ? std::string() : opened.error().message));
+    REQUIRE(opened.has_value());
+    auto head = co_await read_all(*opened, 7);
+    REQUIRE(head.events.size() == 7u);
+    co_await reader_side.stop();
+    auto rest = co_await read_all(*opened);
+    INFO((rest.failure ? rest.failure->message : std::string()));
+    REQUIRE_FALSE(rest.failure);
+    auto ns = ticks_of(head.events);
+    auto more = ticks_of(rest.events);
+    ns.insert(ns.end(), more.begin(), more.end());
+    CHECK(ns == iota(51));
+    CHECK(rest.events.back().kind() == event_kind::end);
+    CHECK(opened->reconnections() == 1u);
+    REQUIRE(proxy.connections() == 2u);
+    CHECK(owner.srv.get_caller().stats().runs_ended == 1u);
+    auto all = co_await read_all(*started);
+    CHECK_FALSE(all.failure);
+    co_await owner.stop();
   });
 }
 

@@ -12,6 +12,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <charconv>
+
 using namespace river::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -40,7 +42,8 @@ TEST_CASE("the error table maps River's codes to the documented statuses", "[htt
   CHECK(status_of(errc::provider_mismatch) == 400);
   CHECK(status_of(errc::not_resumable) == 409);
   CHECK(status_of(errc::invalid_position) == 400);
-  CHECK(status_of(errc::run_closed) == 409);
+  CHECK(status_of(errc::run_closed) == 500);
+  CHECK(status_of(errc::client_limit_exceeded) == 429);
   CHECK(status_of(errc::run_already_finished) == 409);
   CHECK(status_of(errc::capacity_exceeded) == 503);
   CHECK(status_of(errc::run_too_large) == 500);
@@ -50,7 +53,7 @@ TEST_CASE("the error table maps River's codes to the documented statuses", "[htt
   CHECK(status_of(river::error_code{}) == 500);
 }
 
-TEST_CASE("CORS: allowed origins get the headers, on preflight, streams and errors; others do not", "[http][integration]") {
+TEST_CASE("CORS: allowed origins get the headers, on preflight, streams and errors, others do not", "[http][integration]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     auto o = test_options();
     o.endpoint.cors_origins = {"https://app.example"};
@@ -128,7 +131,7 @@ TEST_CASE("token signatures are HMAC-SHA256 of the canonical token text, base64u
 TEST_CASE("with a secret, tokens are signed and a tampered token gets 403", "[http][integration]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     auto o = test_options();
-    o.endpoint.token_secret = "s3cret";
+    o.token_secret = "s3cret";
     test_server s(io, o);
     json input = {{"message", "a b"}};
     auto started = co_await exchange(s.ep, post_request("/api/river", start_body("chat", input)));
@@ -238,7 +241,7 @@ TEST_CASE("shutdown lets runs finish within the grace period, streams included",
   });
 }
 
-TEST_CASE("shutdown cancels runs past the grace period; their streams end with aborted", "[http][integration][shutdown]") {
+TEST_CASE("shutdown cancels runs past the grace period, their streams end with aborted", "[http][integration][shutdown]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     test_server s(io);
     http_connection streaming(io.get_executor());
@@ -257,24 +260,101 @@ TEST_CASE("shutdown cancels runs past the grace period; their streams end with a
   });
 }
 
-TEST_CASE("shutdown ends an open stream cleanly when its run is not this server's", "[http][integration][shutdown]") {
+namespace {
+
+// Splits a raw chunked body into its chunks' payloads; `complete` when the last chunk came.
+struct dechunked {
+  std::string payload;
+  bool complete = false;
+  bool malformed = false;
+};
+
+dechunked dechunk(std::string_view raw) {
+  dechunked d;
+  for (;;) {
+    const auto line_end = raw.find("\r\n");
+    if (line_end == std::string_view::npos) return d;
+    std::size_t size = 0;
+    const auto size_text = raw.substr(0, line_end);
+    auto [p, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+    if (ec != std::errc() || p != size_text.data() + size_text.size()) {
+      d.malformed = true;
+      return d;
+    }
+    raw.remove_prefix(line_end + 2);
+    if (size == 0) {
+      d.complete = raw == "\r\n";
+      d.malformed = !d.complete;
+      return d;
+    }
+    if (raw.size() < size + 2) return d;  // a chunk cut short
+    if (raw.substr(size, 2) != "\r\n") {
+      d.malformed = true;
+      return d;
+    }
+    d.payload.append(raw.substr(0, size));
+    raw.remove_prefix(size + 2);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("close_streams cuts a stream whose run goes on: whole chunks, no last chunk, clients resume",
+          "[http][integration][shutdown]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
-    // A stream of a run that outlives the shutdown: the server's runs are cancelled, but a
-    // resume that waits on a provider shared with another server (here: a run whose runner
-    // never ends because cancel only requests it) must still get a clean end of response.
+    // A stream of a run that outlives the shutdown (here: a runner asleep for four seconds, as a
+    // run owned by another server would be) must not look finished: a clean end of response
+    // would leave the TypeScript River client waiting for ever.
     test_server s(io);
     auto& h = s.srv.get_handler();
-    http_connection streaming(io.get_executor());
-    json input = {{"count", 3}, {"delay_ms", 10000}};
-    co_await open_request(streaming, s.ep, post_request("/api/river", start_body("tick", input)));
-    co_await streaming.read_events(1);
+    tcp::socket sock(io);
+    co_await sock.async_connect(s.ep, asio::use_awaitable);
+    json input = {{"count", 1}, {"delay_ms", 4000}};
+    co_await asio::async_write(sock, asio::buffer(post_request("/api/river", start_body("tick", input))),
+                               asio::use_awaitable);
+    std::string raw;
+    char buf[4096];
+    auto read_more = [&]() -> asio::awaitable<bool> {
+      auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+      raw.append(buf, n);
+      co_return !ec;
+    };
+    // Up to the start event's id-only message.
+    auto start_event_read = [&] {
+      const auto head_end = raw.find("\r\n\r\n");
+      if (head_end == std::string::npos) return false;
+      const auto so_far = dechunk(std::string_view(raw).substr(head_end + 4));
+      return so_far.payload.find("\nid: ") != std::string::npos && so_far.payload.ends_with("\n\n");
+    };
+    while (!start_event_read()) {
+      const bool more = co_await read_more();
+      REQUIRE(more);
+    }
     CHECK(h.open_streams() == 1);
     h.close_streams();
-    co_await streaming.read_to_end();
-    CHECK(streaming.done());  // the chunked response was completed, not cut
-    CHECK_FALSE(streaming.error());
-    auto events = parse_like_river_client(streaming.body());
-    CHECK(events.size() == 1);
+    for (;;) {
+      const bool more = co_await read_more();
+      if (!more) break;
+    }
+    const auto head_end = raw.find("\r\n\r\n");
+    REQUIRE(head_end != std::string::npos);
+    const auto head = raw.substr(0, head_end + 4);
+    CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(head.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+    const auto body = dechunk(std::string_view(raw).substr(head_end + 4));
+    // Byte for byte: the run's stored records so far, in whole chunks, and no last chunk.
+    CHECK_FALSE(body.malformed);
+    CHECK_FALSE(body.complete);
+    const auto token = token_of(body.payload);
+    // (The whole run as stored, once it ended: the cut stream is its beginning.)
+    const auto stored = co_await expected_stream(s.srv.get_caller(), token);
+    CHECK(stored.rfind(body.payload, 0) == 0);
+    CHECK(stored.size() > body.payload.size());
+    CHECK(raw.find("0\r\n\r\n") == std::string::npos);
+    // The TypeScript client has its start event, then its fetch fails on the cut ("terminated"):
+    // the app hears an error. An EventSource reconnects with the start event's position.
+    CHECK(parse_like_river_client(body.payload).size() == 1u);
+    CHECK_FALSE(parse_like_event_source(body.payload).last_event_id.empty());
     // New streams are refused while closing.
     json more = {{"message", "x"}};
     auto refused = co_await exchange(s.ep, post_request("/api/river", start_body("chat", more)));

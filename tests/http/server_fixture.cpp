@@ -49,6 +49,11 @@ river::router test_router(std::shared_ptr<river::provider> provider) {
                         co_await ctx.append(c);
                       }
                     }));
+  r.add("blob", river::stream<blob_input, text_chunk>().provider(provider).runner(
+                    [](river::run_context<blob_input, text_chunk>& ctx) -> asio::awaitable<void> {
+                      const text_chunk c{std::string(static_cast<std::size_t>(ctx.input().size), 'x')};
+                      for (int i = 0; i < ctx.input().count; ++i) co_await ctx.append(c);
+                    }));
   return r;
 }
 

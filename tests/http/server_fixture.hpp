@@ -50,18 +50,30 @@ struct tick_chunk {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(tick_chunk, n)
 
+struct blob_input {
+  int count = 0;
+  int size = 0;
+};
+BOOST_DESCRIBE_STRUCT(blob_input, (), (count, size))
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(blob_input, count, size)
+
 /// The router of the tests (server_fixture.cpp), every stream on `provider` (the router's own
 /// when null):
 /// - "chat" {message, delay_ms}: one chunk {"text": word} per word;
 /// - "fail": one chunk, then the runner throws "boom" (a fatal error);
 /// - "warn": a chunk, a non-fatal error, another chunk;
-/// - "tick" {count, delay_ms}: chunks {"n": i}, for cancel and disconnect tests.
+/// - "tick" {count, delay_ms}: chunks {"n": i}, for cancel and disconnect tests;
+/// - "blob" {count, size}: `count` chunks {"text": size times 'x'}, as fast as they are stored.
 river::router test_router(std::shared_ptr<river::provider> provider = nullptr);
 
+/// Options for a test server. Every test is one client that starts many runs quickly: the
+/// per-client limits are off, except in the tests of those limits.
 inline river::http::server_options test_options() {
   river::http::server_options o;
   o.address = "127.0.0.1";
   o.port = 0;
+  o.max_runs_per_client = 0;
+  o.endpoint.start_rate_per_client.per_second = 0;
   return o;
 }
 

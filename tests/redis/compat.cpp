@@ -199,7 +199,7 @@ TEST_CASE("redis bad data: a key of another type with a run's name gives a fatal
   });
 }
 
-TEST_CASE("redis provider: a cancel sent to another instance stops the run within 200 ms; it ends aborted") {
+TEST_CASE("redis provider: a cancel sent to another instance stops the run within 200 ms, it ends aborted") {
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {

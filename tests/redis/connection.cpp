@@ -17,9 +17,8 @@ namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-redis::connection_config config_for(std::string url) {
+redis::connection_config quick() {
   redis::connection_config cfg;
-  cfg.url = std::move(url);
   cfg.reconnect_min = std::chrono::milliseconds(10);
   cfg.reconnect_max = std::chrono::milliseconds(50);
   cfg.connect_timeout = std::chrono::seconds(2);
@@ -51,7 +50,7 @@ TEST_CASE("redis connection: pipelined requests are answered in order, coalesced
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    redis::connection c(io.get_executor(), config_for(server.url()));
+    redis::connection c(io.get_executor(), server.url(), quick());
     c.start();
     constexpr int n = 2000;
     std::vector<std::int64_t> got(n, -1);
@@ -78,11 +77,11 @@ TEST_CASE("redis connection: pipelined requests are answered in order, coalesced
   });
 }
 
-TEST_CASE("redis connection: one request carries many commands; error replies are values") {
+TEST_CASE("redis connection: one request carries many commands, error replies are values") {
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    redis::connection c(io.get_executor(), config_for(server.url()));
+    redis::connection c(io.get_executor(), server.url(), quick());
     c.start();
     redis::request req;
     req.push({"SET", "k", std::string_view("a\0b", 3)});
@@ -110,7 +109,7 @@ TEST_CASE("redis connection: callback, use_awaitable, as_tuple and use_future al
   if (!redis_or_skip()) return;
   redis_server server;
   asio::io_context io;
-  redis::connection c(io.get_executor(), config_for(server.url()));
+  redis::connection c(io.get_executor(), server.url(), quick());
   c.start();
   std::future<redis::response> fut = c.async_exec(one({"PING"}), asio::use_future);
   bool callback = false, awaited = false, tupled = false;
@@ -134,15 +133,15 @@ TEST_CASE("redis connection: callback, use_awaitable, as_tuple and use_future al
   CHECK(fut.get().at(0).text == "PONG");
 }
 
-TEST_CASE("redis connection: AUTH and SELECT from the URL; a wrong password is a clear error") {
+TEST_CASE("redis connection: AUTH and SELECT from the URL, a wrong password is a clear error") {
   if (!redis_or_skip()) return;
   redis_server::options opts;
   opts.password = "s3cret";
   redis_server server(opts);
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     const auto base = "127.0.0.1:" + std::to_string(server.port());
-    redis::connection db2(io.get_executor(), config_for("redis://default:s3cret@" + base + "/2"));
-    redis::connection db0(io.get_executor(), config_for("redis://:s3cret@" + base));
+    redis::connection db2(io.get_executor(), "redis://default:s3cret@" + base + "/2", quick());
+    redis::connection db0(io.get_executor(), "redis://:s3cret@" + base, quick());
     db2.start();
     db0.start();
     auto req3 = one({"SET", "where", "two"});
@@ -156,7 +155,7 @@ TEST_CASE("redis connection: AUTH and SELECT from the URL; a wrong password is a
     auto in2 = co_await exec(db0, std::move(req6));
     CHECK(in2.at(0).text == "two");
 
-    redis::connection wrong(io.get_executor(), config_for("redis://:nope@" + base));
+    redis::connection wrong(io.get_executor(), "redis://:nope@" + base, quick());
     wrong.start();
     auto req7 = one({"PING"});
     auto [ec, r] = co_await wrong.async_exec(std::move(req7), tuple_awaitable);
@@ -165,7 +164,7 @@ TEST_CASE("redis connection: AUTH and SELECT from the URL; a wrong password is a
     CHECK(wrong.last_error().find("WRONGPASS") != std::string::npos);
     CHECK(!wrong.connected());
 
-    redis::connection anonymous(io.get_executor(), config_for(server.url()));
+    redis::connection anonymous(io.get_executor(), server.url(), quick());
     anonymous.start();
     auto req8 = one({"GET", "where"});
     auto denied = co_await exec(anonymous, std::move(req8));
@@ -177,7 +176,7 @@ TEST_CASE("redis connection: unix sockets") {
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    redis::connection c(io.get_executor(), config_for("unix://" + server.socket_path()));
+    redis::connection c(io.get_executor(), "unix://" + server.socket_path(), quick());
     c.start();
     auto req9 = one({"PING"});
     auto r = co_await exec(c, std::move(req9));
@@ -188,7 +187,7 @@ TEST_CASE("redis connection: unix sockets") {
 TEST_CASE("redis connection: with no server, requests fail at once instead of waiting") {
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     const auto port = free_loopback_port();
-    redis::connection c(io.get_executor(), config_for("redis://127.0.0.1:" + std::to_string(port)));
+    redis::connection c(io.get_executor(), "redis://127.0.0.1:" + std::to_string(port), quick());
     c.start();
     for (int i = 0; i < 3; ++i) {
       auto req10 = one({"PING"});
@@ -202,14 +201,14 @@ TEST_CASE("redis connection: with no server, requests fail at once instead of wa
     auto [ec, r] = co_await c.async_exec(std::move(req11), tuple_awaitable);
     CHECK(ec == redis::error::closed);
   });
-  CHECK_THROWS_AS(redis::connection(asio::system_executor(), config_for("http://x")), std::invalid_argument);
+  CHECK_THROWS_AS(redis::connection(asio::system_executor(), "http://x", quick()), std::invalid_argument);
 }
 
-TEST_CASE("redis connection: a server that goes away fails what is in flight; the connection comes back") {
+TEST_CASE("redis connection: a server that goes away fails what is in flight, the connection comes back") {
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    redis::connection c(io.get_executor(), config_for(server.url()));
+    redis::connection c(io.get_executor(), server.url(), quick());
     c.start();
     auto req12 = one({"SET", "a", "1"});
     co_await exec(c, std::move(req12));
@@ -241,9 +240,9 @@ TEST_CASE("redis connection: a reply past the read buffer limit breaks the conne
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    auto cfg = config_for(server.url());
+    auto cfg = quick();
     cfg.max_read_buffer = 4096;
-    redis::connection c(io.get_executor(), cfg);
+    redis::connection c(io.get_executor(), server.url(), cfg);
     c.start();
     const std::string big(100'000, 'x');
     auto req15 = one({"SET", "big", big});
@@ -263,9 +262,9 @@ TEST_CASE("redis connection: a server that stops answering is dropped after the 
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    auto cfg = config_for(server.url());
+    auto cfg = quick();
     cfg.response_timeout = 300ms;
-    redis::connection c(io.get_executor(), cfg);
+    redis::connection c(io.get_executor(), server.url(), cfg);
     c.start();
     auto first = one({"PING"});
     co_await exec(c, std::move(first));

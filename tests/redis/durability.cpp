@@ -62,7 +62,7 @@ TEST_CASE("redis provider: when the producer process dies, readers anywhere get 
   });
 }
 
-TEST_CASE("redis provider: Redis restarted mid-run keeps every acknowledged event; readers continue") {
+TEST_CASE("redis provider: Redis restarted mid-run keeps every acknowledged event, readers continue") {
   if (!redis_or_skip()) return;
   redis_server::options opts;
   opts.appendonly = true;
@@ -96,8 +96,9 @@ TEST_CASE("redis provider: Redis restarted mid-run keeps every acknowledged even
       }
     }
     CHECK(restarted);
-    CHECK(failures > 0);
-    CHECK(failure_text.find("Failed to store the event in Redis") != std::string::npos);
+    // A short restart is a delay: appends wait for Redis and none fails.
+    CHECK(failures == 0);
+    INFO(failure_text);
     auto last = co_await append(*log.writer, chunk(-1), true);
     acknowledged.push_back(last + "=" + chunk(-1));
     // Everything acknowledged is in Redis, in order; the reader saw exactly that.
@@ -113,7 +114,7 @@ TEST_CASE("redis provider: Redis restarted mid-run keeps every acknowledged even
   }, 30s);
 }
 
-TEST_CASE("redis provider: with Redis away appends fail clearly, and past the outage limit the run is stopped") {
+TEST_CASE("redis provider: with Redis away past the outage limit, appends fail clearly and the run is stopped") {
   if (!redis_or_skip()) return;
   redis_server::options opts;
   opts.appendonly = true;

@@ -46,6 +46,30 @@ TEST_CASE("redis provider: events are XADDed as `item`, closed by `end STREAM_EN
   });
 }
 
+TEST_CASE("redis provider: an instance runs at most max_running_runs at once, then refuses with capacity_exceeded") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    cfg.max_running_runs = 2;
+    redis::provider p(io.get_executor(), cfg);
+    auto a = co_await create(p, "a");
+    auto b = co_await create(p, "b");
+    auto refused = co_await p.create_log("c", nullptr);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == errc::capacity_exceeded);
+    // Nothing of the refused run was written.
+    auto req = cmd({"EXISTS", "stream-default-c", "river-lease:{stream-default-c}"});
+    auto exists = co_await raw(server, std::move(req));
+    CHECK(exists.at(0).integer == 0);
+    // A run that ends gives its place back.
+    co_await append(*a.writer, chunk(0), true);
+    auto c = co_await create(p, "c");
+    co_await append(*c.writer, chunk(0), true);
+    co_await append(*b.writer, chunk(0), true);
+  });
+}
+
 TEST_CASE("redis provider: a run resumes after every one of its positions") {
   if (!redis_or_skip()) return;
   redis_server server;
@@ -212,7 +236,7 @@ TEST_CASE("redis provider: a writer dropped before its last record closes the lo
   });
 }
 
-TEST_CASE("redis provider: a cancelled read moves past nothing; a read ends idle at its deadline") {
+TEST_CASE("redis provider: a cancelled read moves past nothing, a read ends idle at its deadline") {
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {

@@ -70,9 +70,7 @@ inline redis::request cmd(std::initializer_list<std::string_view> args) {
 
 /// Runs raw commands on a connection of its own.
 inline asio::awaitable<redis::response> raw(const redis_server& server, redis::request req) {
-  redis::connection_config cc;
-  cc.url = server.url();
-  redis::connection c(co_await asio::this_coro::executor, cc);
+  redis::connection c(co_await asio::this_coro::executor, server.url());
   c.start();
   auto [ec, replies] = co_await c.async_exec(std::move(req), asio::as_tuple(asio::use_awaitable));
   REQUIRE(!ec);

@@ -4,6 +4,7 @@
 // appends after the last event, and cancellation. Typed run contexts are thin views of it.
 
 #include <river/detail/event_writer.hpp>
+#include <river/detail/run_registry.hpp>
 #include <river/detail/strand.hpp>
 #include <river/event.hpp>
 #include <river/provider.hpp>
@@ -24,45 +25,6 @@
 #include <unordered_map>
 
 namespace river::detail {
-
-class run_core;
-
-/// How runs ended, and which are running: shared by a caller and its runs.
-class run_registry {
- public:
-  std::atomic<std::uint64_t> started{0};
-  std::atomic<std::uint64_t> ended{0};        // stream_end
-  std::atomic<std::uint64_t> failed{0};       // stream_fatal_error
-  std::atomic<std::uint64_t> aborted{0};      // aborted
-  std::atomic<std::uint64_t> events{0};       // events appended by runs of this caller
-
-  void add(const std::shared_ptr<run_core>& run) {
-    std::lock_guard lk(mutex_);
-    runs_[run.get()] = run;
-  }
-  void remove(const void* run) {
-    std::lock_guard lk(mutex_);
-    runs_.erase(run);
-  }
-  std::size_t active() const {
-    std::lock_guard lk(mutex_);
-    return runs_.size();
-  }
-  template <class F>
-  void for_each(F f) const {
-    std::vector<std::shared_ptr<run_core>> live;
-    {
-      std::lock_guard lk(mutex_);
-      for (auto& [_, weak] : runs_)
-        if (auto p = weak.lock()) live.push_back(std::move(p));
-    }
-    for (auto& r : live) f(*r);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::unordered_map<const void*, std::weak_ptr<run_core>> runs_;
-};
 
 class run_core : public std::enable_shared_from_this<run_core> {
  public:
@@ -146,19 +108,29 @@ class run_core : public std::enable_shared_from_this<run_core> {
     append_end_event(out, chunks_, static_cast<std::uint64_t>(ms));
   }
 
+  /// Logs the run's failure (once per run; a failure noticed after the end is not one).
+  void report_failure(const std::string& cause) {
+    if (terminal_ || failure_reported_) return;
+    failure_reported_ = true;
+    report("run_failed", "fatal_error", cause);
+  }
+
   /// Called on the strand when the runner's coroutine is over, with what escaped it.
   asio::awaitable<void> runner_done(std::exception_ptr escaped) {
     if (!terminal_) {
       std::string json;
-      if (escaped)
-        append_error_event(json, true, runner_failure(escaped));
-      else
+      if (escaped) {
+        const auto failure = runner_failure(escaped);
+        append_error_event(json, true, failure);
+        report_failure("the runner threw: " + failure.cause.get<std::string>());
+      } else {
         write_end(json);
+      }
       const auto kind = escaped ? event_kind::fatal_error : event_kind::end;
       // A refusal leaves the log open; the provider closes it when the writer goes away.
       (void)co_await try_append(std::move(json), kind);
     }
-    registry_->remove(this);
+    registry_->remove(this, metadata_.remote_address);
   }
 
   /// The slot the runner's coroutine is bound to: `request_cancel` emits on it.
@@ -190,6 +162,19 @@ class run_core : public std::enable_shared_from_this<run_core> {
     counter.fetch_add(1, std::memory_order_relaxed);
   }
 
+  // One log record about this run.
+  void report(std::string_view what, std::string_view outcome, const std::string& cause) const {
+    if (!registry_->log) return;
+    log_record r;
+    r.event = what;
+    r.stream = stream_name_;
+    r.run_id = run_id_;
+    r.storage_id = storage_id_;
+    r.outcome = outcome;
+    r.cause = cause;
+    registry_->log(r);
+  }
+
   static bool is_terminal(event_kind kind) noexcept {
     return kind == event_kind::fatal_error || kind == event_kind::end || kind == event_kind::aborted;
   }
@@ -203,6 +188,13 @@ class run_core : public std::enable_shared_from_this<run_core> {
     if (!stored) {
       auto e = stored.error();
       if (!e.code) e.code = make_error_code(errc::storage_failure);
+      // A refused terminal event: the provider closes the log with a fatal error instead.
+      if (is_terminal(kind)) {
+        count_outcome(event_kind::fatal_error);
+        if (!failure_reported_)
+          report("run_failed", "fatal_error", "the provider refused the run's terminal event: " + e.message);
+        failure_reported_ = true;
+      }
       return e;
     }
     // Only what was stored counts towards stream_end's totalChunks.
@@ -241,6 +233,7 @@ class run_core : public std::enable_shared_from_this<run_core> {
   std::size_t streak_appends_ = 0;  // appends since the runner last suspended
   clock::time_point streak_started_;
   bool terminal_ = false;
+  bool failure_reported_ = false;
   std::atomic<bool> cancel_requested_{false};
   asio::cancellation_signal runner_signal_;
 };

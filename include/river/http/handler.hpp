@@ -21,9 +21,6 @@
 
 namespace river::http {
 
-/// A request as Beast reads it.
-using request = boost::beast::http::request<boost::beast::http::string_body>;
-
 /// What a served request left its connection fit for.
 enum class connection_action {
   keep_alive,  ///< the response is complete; the connection may carry the next request

@@ -21,9 +21,14 @@ struct metrics {
   std::atomic<std::uint64_t> events_sent_total{0};     ///< events written to clients
   std::atomic<std::uint64_t> heartbeats_total{0};      ///< keep-alive comments written
   std::atomic<std::uint64_t> bytes_sent_total{0};      ///< response bytes written
+  std::atomic<std::int64_t> bytes_queued{0};           ///< bytes waiting for slow readers to take them
+  std::atomic<std::uint64_t> slow_reader_cuts_total{0};  ///< event streams cut to bound `bytes_queued`
+  std::atomic<std::uint64_t> client_limited_total{0};  ///< starts refused by a per-client limit (429)
 };
 
-/// The Prometheus text exposition (format 0.0.4) of `m` and of the runs in `runs`.
-std::string prometheus_text(const metrics& m, const caller_stats& runs);
+/// The Prometheus text exposition (format 0.0.4) of `m`, of the runs in `runs`, and of the storage
+/// of every provider of `routes` (`river_storage_reachable`, `river_storage_outages_total`,
+/// `river_storage_outage_seconds_total`, labelled by provider and storage).
+std::string prometheus_text(const metrics& m, const caller_stats& runs, const router& routes);
 
 }  // namespace river::http

@@ -48,7 +48,7 @@ class server {
  public:
   using executor_type = executor;
 
-  /// Builds the server and its caller (with signed tokens when `options.endpoint.token_secret`
+  /// Builds the server and its caller (with signed tokens when `options.token_secret`
   /// is set). \throws std::runtime_error when TLS files are set but cannot be loaded.
   server(executor_type ex, router routes, server_options options = {});
   ~server();
@@ -75,6 +75,10 @@ class server {
 
   /// Connections open now.
   std::size_t open_connections() const;
+
+  /// Most connections open at once: `max_connections`, lowered at `start` to what the process's
+  /// descriptor limit leaves room for. Past it new connections get 503.
+  std::size_t connection_limit() const noexcept;
 
   /// Stops gracefully: stops accepting, closes idle connections, lets runs in progress finish
   /// for up to `grace` (their streams go on meanwhile), then cancels those still running, ends
@@ -106,6 +110,10 @@ struct run_options {
   std::function<void(const server&)> on_listening;
   /// Answers paths other than the River endpoint, `/healthz` and `/metrics` (`server::set_routes`).
   route_function routes;
+  /// Before listening, how long to wait for every provider to reach its storage (the Redis
+  /// provider's first connection); past it `run_server` says why and returns 1. 0 listens at
+  /// once (starts are then refused with 503 until the storage answers).
+  std::chrono::milliseconds wait_for_storage{0};
 };
 
 /// Builds the router once the server's executor exists: what a provider that does I/O of its own

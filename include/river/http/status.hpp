@@ -12,9 +12,10 @@ namespace river::http {
 /// | invalid_token, invalid_request, invalid_input, provider_mismatch, invalid_position | 400 |
 /// | token_signature_mismatch | 403 |
 /// | stream_not_found, run_not_found | 404 |
-/// | not_resumable, run_closed, run_already_finished | 409 |
-/// | capacity_exceeded | 503 |
-/// | storage_failure, run_too_large, malformed_event, operation_in_progress, not_open, invalid_chunk, others | 500 |
+/// | not_resumable, run_already_finished | 409 |
+/// | client_limit_exceeded | 429 (with `Retry-After`) |
+/// | capacity_exceeded, storage_unavailable | 503 (with `Retry-After`, see `retry_after_of`) |
+/// | storage_failure, run_too_large, malformed_event, operation_in_progress, not_open, invalid_chunk, run_closed (a runner's append after its end: the server's fault), others | 500 |
 constexpr unsigned status_of(errc code) noexcept {
   switch (code) {
     case errc::invalid_token:
@@ -26,9 +27,11 @@ constexpr unsigned status_of(errc code) noexcept {
     case errc::stream_not_found:
     case errc::run_not_found: return 404;
     case errc::not_resumable:
-    case errc::run_closed:
     case errc::run_already_finished: return 409;
-    case errc::capacity_exceeded: return 503;
+    case errc::client_limit_exceeded: return 429;
+    case errc::capacity_exceeded:
+    case errc::storage_unavailable: return 503;
+    case errc::run_closed:
     case errc::storage_failure:
     case errc::run_too_large:
     case errc::malformed_event:
@@ -37,6 +40,17 @@ constexpr unsigned status_of(errc code) noexcept {
     case errc::invalid_chunk: return 500;
   }
   return 500;
+}
+
+/// The seconds a client should wait before it tries again (the `Retry-After` of a 503 or 429),
+/// or 0.
+constexpr unsigned retry_after_of(errc code) noexcept {
+  switch (code) {
+    case errc::capacity_exceeded:
+    case errc::client_limit_exceeded: return 1;
+    case errc::storage_unavailable: return 5;
+    default: return 0;
+  }
 }
 
 /// `status_of` for any error code: River's codes by the table, everything else 500.

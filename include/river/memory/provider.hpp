@@ -34,10 +34,10 @@ class provider final : public river::provider {
     co_return state_->create(std::move(run_id), std::move(on_cancel_request), ex);
   }
 
-  asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(
-      std::string storage_id, std::string run_id, std::optional<std::string> after) override {
+  asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(std::string storage_id, std::string run_id,
+                                                                read_from from) override {
     auto ex = co_await asio::this_coro::executor;
-    co_return state_->open(storage_id, run_id, after, ex);
+    co_return state_->open(storage_id, run_id, from, ex);
   }
 
   asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) override {

@@ -31,10 +31,8 @@ struct address {
 /// User and password may be percent-encoded. Fails with `error::invalid_url`.
 boost::system::result<address> parse_url(std::string_view url);
 
-/// Settings of one `connection`.
+/// Settings of one `connection` (its server is the URL it is made with).
 struct connection_config {
-  /// The server, as `redis://...` or `unix:///...`.
-  std::string url = "redis://127.0.0.1:6379";
   /// Sent as `CLIENT SETNAME` after connecting, when not empty.
   std::string client_name;
   /// Bound on resolving, connecting and the handshake together.
@@ -52,6 +50,10 @@ struct connection_config {
   std::size_t max_read_buffer = std::size_t{64} << 20;
   /// Most requests waiting or in flight; more fail with `error::queue_full`.
   std::size_t max_requests = 1'000'000;
+  /// How long a request made while the connection is down waits for it to come back before it
+  /// fails with `error::not_connected`. 0: it fails at once. Requests in flight when the
+  /// connection drops fail regardless (`error::connection_lost`): they may have run.
+  std::chrono::milliseconds wait_for_connection{0};
 };
 
 /// Settings of the Redis provider. Durations in tests are short; the defaults suit production.
@@ -60,25 +62,37 @@ struct config {
   std::string url = "redis://127.0.0.1:6379";
   /// The storage namespace of runs this provider creates: keys are `stream-STORAGEID-RUNID`.
   std::string storage_id = "default";
+  /// Most runs this instance runs at once; past it a new run is refused with
+  /// `errc::capacity_exceeded` (HTTP 503), as the memory provider refuses one past its limit.
+  std::size_t max_running_runs = 10'000;
   /// How long a finished run stays readable: its key expires then.
   std::chrono::milliseconds retention = std::chrono::hours(24);
   /// Bound on how long readers wait after the instance running a run died: within it they get
   /// a `stream_fatal_error` ("producer lost") and the run's log is closed.
   std::chrono::milliseconds producer_lost_timeout = std::chrono::seconds(10);
-  /// How long a lease lives unless renewed; 0 means half of `producer_lost_timeout`. The owner
-  /// renews it three times per lease period; readers check it every
-  /// `producer_lost_timeout - lease` (at least every 50 ms).
+  /// How long a lease lives unless renewed; 0 means a third of `producer_lost_timeout`. The owner
+  /// renews it three times per lease period, and takes it again when it lapsed while Redis was
+  /// away. Readers' instances check it every `(producer_lost_timeout - lease) / 2`, and close a
+  /// run only when two checks that far apart found it missing.
   std::chrono::milliseconds lease = std::chrono::milliseconds(0);
-  /// When appends have failed for this long without one success (Redis unreachable), the run is
-  /// stopped and closed with a fatal error as soon as Redis can be reached again.
+  /// How long Redis may stay unreachable before this instance's runs that append are stopped
+  /// (each ends with a fatal error naming the outage, stored as soon as Redis is back). Until
+  /// then an outage is a delay: appends wait for the connection and are sent again, each stored
+  /// exactly once.
   std::chrono::milliseconds outage_limit = std::chrono::seconds(30);
+  /// How long a reader waits for an unreachable Redis before it ends with a `stream_fatal_error`
+  /// naming the storage (the run may go on: a resume reads it later).
+  std::chrono::milliseconds reader_outage_limit = std::chrono::seconds(30);
+  /// How long a new run waits for an unreachable Redis before its start is refused with
+  /// `errc::storage_unavailable` (HTTP 503 with `Retry-After`).
+  std::chrono::milliseconds start_wait = std::chrono::seconds(2);
   /// Most entries one `XRANGE` of a followed run returns.
   std::size_t read_batch = 256;
   /// Entries of a run kept in memory for the readers of this process (the owner's own feed, or
   /// the feed of a run followed from elsewhere): between one and two windows are kept. A reader
   /// further behind replays from Redis with `XRANGE`.
   std::size_t feed_window = 1024;
-  /// Settings of the connections (the URL above replaces `url` there).
+  /// Settings of the provider's connections (to `url`).
   connection_config connection;
 };
 

@@ -27,10 +27,11 @@ namespace river::redis {
 /// pushes (`smessage`, `message`) from replies and hands them to the handler.
 ///
 /// After a failure (the server went away, a protocol error, a reply past
-/// `connection_config::max_read_buffer`) every request written or waiting fails, the socket is
-/// closed and the connection tries again after a backoff (`reconnect_min` doubling up to
-/// `reconnect_max`). While it waits to try again, new requests fail at once with
-/// `error::not_connected`; while it is connecting they wait for the outcome.
+/// `connection_config::max_read_buffer`) every request written fails (`error::connection_lost`:
+/// it may have run), the socket is closed and the connection tries again after a backoff
+/// (`reconnect_min` doubling up to `reconnect_max`). Requests waiting to be written, and new ones,
+/// wait for the next connection for up to `connection_config::wait_for_connection`, then fail
+/// with `error::not_connected` (at once, by default).
 ///
 /// Thread safety: all members may be called from any thread. The connection's own work runs on
 /// a strand of the executor it was given.
@@ -50,8 +51,13 @@ class connection {
     std::uint64_t failures = 0;    ///< failed connects and broken connections
   };
 
+  /// A connection to the server at `url` (`redis://...` or `unix:///...`, see `parse_url`).
   /// Throws `std::invalid_argument` for a URL that `parse_url` refuses.
-  connection(executor_type ex, connection_config cfg);
+  /// (Two constructors rather than a defaulted argument: GCC 12 copies a defaulted argument
+  /// bitwise when the call's expression also has a `co_await`, leaving its strings pointing
+  /// into the coroutine's frame.)
+  connection(executor_type ex, std::string_view url, const connection_config& cfg);
+  connection(executor_type ex, std::string_view url);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

@@ -70,13 +70,16 @@ class provider final : public river::provider {
   /// Errors: `errc::run_not_found` (no such key: never existed or expired),
   /// `errc::invalid_position` (not an entry id of this run), `errc::storage_failure`.
   /// A key of another type gives a reader that yields one `stream_fatal_error`.
-  asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(
-      std::string storage_id, std::string run_id, std::optional<std::string> after) override;
+  asio::awaitable<result<std::unique_ptr<log_reader>>> open_log(std::string storage_id, std::string run_id,
+                                                                read_from from) override;
 
   /// Reaches the run's instance through its control channel. Errors: `errc::run_not_found`,
   /// `errc::run_already_finished`, `errc::storage_failure` (Redis unreachable, or a run without
   /// a lease, such as one written by the TypeScript provider).
   asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) override;
+
+  /// Reachable while the command connection is up; otherwise since when and why.
+  storage_health health() const override;
 
   /// This instance's random id (the value of the leases it holds).
   std::string_view instance_id() const noexcept;

@@ -60,7 +60,7 @@ class store : public std::enable_shared_from_this<store> {
 
   result<new_log> create(std::string run_id, std::function<void()> on_cancel, const executor& ex);
   result<std::unique_ptr<log_reader>> open(const std::string& storage_id, const std::string& run_id,
-                                           const std::optional<std::string>& after, const executor& ex);
+                                           const read_from& from, const executor& ex);
   result<void> cancel(const std::string& storage_id, const std::string& run_id);
   result<std::string> append(run_log& log, std::string_view data, bool last);
   void sweep() {
@@ -174,8 +174,7 @@ inline result<new_log> store::create(std::string run_id, std::function<void()> o
 }
 
 inline result<std::unique_ptr<log_reader>> store::open(const std::string& storage_id, const std::string& run_id,
-                                                       const std::optional<std::string>& after,
-                                                       const executor& ex) {
+                                                       const read_from& from, const executor& ex) {
   auto not_found = [&] {
     return error::from_code(errc::run_not_found, "Run not found", {{"streamRunId", run_id}});
   };
@@ -188,18 +187,20 @@ inline result<std::unique_ptr<log_reader>> store::open(const std::string& storag
     if (it == runs_.end()) return not_found();
     log = it->second;
   }
+  std::size_t size;
+  {
+    std::lock_guard lk(log->log.mutex);
+    size = log->log.size_locked();
+  }
   std::size_t cursor = 0;
-  if (after) {
-    auto parsed = parse_position(*after);
-    std::size_t size;
-    {
-      std::lock_guard lk(log->log.mutex);
-      size = log->log.size_locked();
-    }
+  if (from.type() == read_from::kind::after) {
+    auto parsed = parse_position(from.position());
     if (!parsed || *parsed > size)
       return error::from_code(errc::invalid_position, "Invalid resume position for this run",
-                              {{"position", *after}});
+                              {{"position", from.position()}});
     cursor = *parsed;
+  } else if (from.type() == read_from::kind::last) {
+    cursor = size - std::min(size, from.count());
   }
   return std::unique_ptr<log_reader>(std::make_unique<reader>(std::move(log), cursor, ex));
 }

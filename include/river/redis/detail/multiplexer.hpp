@@ -26,6 +26,7 @@ namespace river::redis::detail {
 struct mux_entry {
   std::size_t expected = 0;  ///< replies the request gets
   response replies;          ///< those that arrived
+  std::chrono::steady_clock::time_point queued_at{};   ///< when it was added
   std::chrono::steady_clock::time_point written_at{};  ///< when its bytes were handed out
 };
 
@@ -38,7 +39,7 @@ class multiplexer {
 
   /// Queues `req`'s bytes (copied) and its entry. A request that expects no reply is done at once
   /// and not queued: returns false then.
-  bool add(const request& req, mux_entry& e);
+  bool add(const request& req, mux_entry& e, clock::time_point now = clock::now());
 
   /// Whether bytes wait to be written.
   bool has_pending_write() const noexcept { return !waiting_bytes_.empty(); }
@@ -67,6 +68,11 @@ class multiplexer {
 
   /// The request in flight the longest, or null.
   const mux_entry* oldest_in_flight() const noexcept { return in_flight_.empty() ? nullptr : in_flight_.front(); }
+  /// The request waiting the longest, or null.
+  const mux_entry* oldest_waiting() const noexcept { return waiting_.empty() ? nullptr : waiting_.front(); }
+
+  /// Takes the waiting requests queued before `cutoff` (their bytes are dropped with them).
+  std::deque<mux_entry*> expire_waiting(clock::time_point cutoff);
   std::size_t waiting() const noexcept { return waiting_.size(); }
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
 
@@ -81,6 +87,7 @@ class multiplexer {
   std::size_t max_read_buffer_;
   reply_parser parser_;
   std::deque<mux_entry*> waiting_, in_flight_;
+  std::deque<std::size_t> waiting_sizes_;  // the bytes of each waiting request, in order
   std::string waiting_bytes_, writing_bytes_;
   bool detect_pushes_ = false;
 };
