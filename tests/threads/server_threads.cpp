@@ -11,6 +11,7 @@
 #include "support/sse_parsers.hpp"
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 using namespace river::test;
@@ -28,6 +29,8 @@ struct tally {
   std::atomic<int> refused{0};    // requests answered 503 once the shutdown began
   std::atomic<int> cancelled{0};  // DELETE answered 202
   std::atomic<int> resumed{0};    // resumes that read the run from its start
+  int past_middle = 0;            // first-wave clients done with their resume or cancel
+  std::function<void()> on_first_wave_ready;
 };
 
 bool is_terminal(const json& e) {
@@ -65,7 +68,7 @@ void check_stream(const std::vector<json>& events, tally& t, bool complete) {
 asio::awaitable<void> client(tcp::endpoint ep, int n, tally& t) {
   auto ex = co_await asio::this_coro::executor;
   http_connection c(ex);
-  json input = {{"count", ticks}, {"delay_ms", 3}};
+  json input = {{"count", ticks}, {"delay_ms", 5}};
   const auto started = co_await c.open(ep, post_request("/api/river", start_body("tick", input)));
   if (started || c.status() == 503) {
     ++t.refused;
@@ -75,9 +78,13 @@ asio::awaitable<void> client(tcp::endpoint ep, int n, tally& t) {
   co_await c.read_events(3);
   const auto token = token_of(c.body());
   if (n % 3 == 1) {
+    // Resumed while the run goes on: both streams are read to the end side by side.
     http_connection again(ex);
     const auto failed = co_await again.open(ep, get_request("/api/river", token));
+    if (n < clients && ++t.past_middle == clients) t.on_first_wave_ready();
     if (!failed && again.status() == 200) {
+      co_await again.read_events(5);
+      co_await c.read_events(10);
       co_await again.read_to_end();
       check_stream(parse_like_river_client(again.body()), t, again.done());
       ++t.resumed;
@@ -88,6 +95,9 @@ asio::awaitable<void> client(tcp::endpoint ep, int n, tally& t) {
     auto reply = co_await exchange(ep, "DELETE /api/river?resumeKey=" + url_encode(token) +
                                            " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     if (reply.status == 202) ++t.cancelled;
+    if (n < clients && ++t.past_middle == clients) t.on_first_wave_ready();
+  } else if (n < clients && ++t.past_middle == clients) {
+    t.on_first_wave_ready();
   }
   co_await c.read_to_end();
   check_stream(parse_like_river_client(c.body()), t, c.done());
@@ -110,16 +120,16 @@ void run_against(const provider_factory& make_provider) {
   tally t;
   asio::io_context client_io(1);
   for (int i = 0; i < clients; ++i) asio::co_spawn(client_io, client(ep, i, t), asio::detached);
-  // Half the clients start at once, the rest while the server shuts down.
+  // Once every client of the first wave has resumed or cancelled its run (which goes on), the
+  // server shuts down while a second wave starts.
   std::atomic<bool> shut_down{false};
-  asio::steady_timer later(client_io, 60ms);
-  later.async_wait([&](boost::system::error_code) {
-    asio::co_spawn(server_io, srv.shutdown(50ms), [&](std::exception_ptr, river::result<void>) {
+  t.on_first_wave_ready = [&] {
+    asio::co_spawn(server_io, srv.shutdown(20ms), [&](std::exception_ptr, river::result<void>) {
       shut_down = true;
       guard.reset();
     });
     for (int i = 0; i < clients; ++i) asio::co_spawn(client_io, client(ep, clients + i, t), asio::detached);
-  });
+  };
   client_io.run_for(20s);
   for (auto& th : threads) th.join();
 
@@ -129,6 +139,7 @@ void run_against(const provider_factory& make_provider) {
   CHECK(shut_down);
   CHECK(t.finished > 0);
   CHECK(t.finished + t.cut + t.refused >= clients);
+  CHECK(t.resumed + t.cancelled > 0);
 }
 
 }  // namespace
