@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what River needs from Debian 12's packages, when it is missing: the build tools, the
-# libraries, redis-server for the tests and the demo, and Node.js with Chromium for the browser test. Safe to run again: it installs nothing
-# that is already there.
+# libraries, redis-server for the tests and the demo, and Chromium, Node.js (18 or newer: Debian
+# 12's nodejs is 18) and npm for the browser test. Safe to run again: it installs nothing that is
+# already there.
 set -euo pipefail
 
 packages=(
@@ -19,6 +20,13 @@ done
 # npm package would conflict with.
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# A Node.js older than 18 is kept (it is not Debian's), but playwright-core refuses to run on it.
+if command -v node >/dev/null; then
+  node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if ((node_major < 18)); then
+    echo "river: warning: the browser test needs Node.js 18 or newer, $(command -v node) is $(node --version)" >&2
+  fi
+fi
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every River test on a fresh Debian 12 machine:
 #   1. g++, warnings as errors, optimised: build everything and run all tests (the browser test
-#      drives the chat demo in Debian's headless Chromium, with playwright-core from npm);
+#      drives the chat demo in Debian's headless Chromium, with playwright-core from npm; the docs
+#      tests compile every C++ block of README.md and docs/*.md);
 #   2. g++ with AddressSanitizer and UndefinedBehaviorSanitizer: build and run all tests again;
 #   3. g++ with ThreadSanitizer: the server on four I/O threads under concurrent load;
 #   4. clang++, warnings as errors: build everything (the library must build with both compilers).
@@ -36,7 +37,8 @@ configure build/sanitize -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIV
 # Only what the tests run: the other examples and the benchmarks are built by the other two.
 cmake --build build/sanitize -j "$jobs" --target river_tests
 step "tests (sanitizers)"
-ctest --test-dir build/sanitize -j "$jobs" --timeout 900 --label-exclude package
+# The docs' snippets are compiled once, in the release step.
+ctest --test-dir build/sanitize -j "$jobs" --timeout 900 --label-exclude 'package|docs'
 
 step "thread sanitizer build (g++, ThreadSanitizer)"
 configure build/tsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_SANITIZE_THREAD=ON

@@ -15,7 +15,8 @@ namespace river {
 /// auto chat = river::stream<chat_input, chat_chunk>()
 ///                 .provider(std::make_shared<river::memory::provider>())
 ///                 .runner([](auto& ctx) -> asio::awaitable<void> {
-///                   co_await ctx.append({.text = "hello"});
+///                   chat_chunk chunk{.text = "hello"};  // named, not braced inside co_await (GCC 12)
+///                   co_await ctx.append(chunk);
 ///                 });
 /// ```
 ///
