@@ -15,7 +15,8 @@ endif()
 
 set(river_sanitizer_flags "")
 set(river_sanitizer_link_flags "")
-if(RIVER_SANITIZE)
+# The fuzzers find memory errors and undefined behaviour only with the sanitizers on.
+if(RIVER_SANITIZE OR RIVER_BUILD_FUZZERS)
   set(river_sanitizer_flags -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   set(river_sanitizer_link_flags -fsanitize=address,undefined)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
@@ -23,6 +24,13 @@ if(RIVER_SANITIZE)
     # ("Cannot represent a difference across sections").
     list(APPEND river_sanitizer_flags -fno-sanitize=function)
   endif()
+endif()
+if(RIVER_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "RIVER_BUILD_FUZZERS needs clang (libFuzzer): configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  # Coverage for libFuzzer in every River source; only the fuzz targets link libFuzzer itself.
+  list(APPEND river_sanitizer_flags -fsanitize=fuzzer-no-link)
 endif()
 
 add_library(river_project_options INTERFACE)
