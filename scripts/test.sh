@@ -5,8 +5,9 @@
 #      tests compile every C++ block of README.md and docs/*.md);
 #   2. g++ with AddressSanitizer and UndefinedBehaviorSanitizer: build and run all tests again;
 #   3. g++ with ThreadSanitizer: the server on four I/O threads under concurrent load;
-#   4. clang++, warnings as errors: build everything (the library must build with both compilers).
-# Build trees live under build/ (build/release, build/sanitize, build/tsan, build/clang).
+#   4. clang++ with libFuzzer: every fuzz target, fuzzed briefly from its seed corpus;
+#   5. clang++, warnings as errors: build everything (the library must build with both compilers).
+# Build trees live under build/ (build/release, build/sanitize, build/tsan, build/fuzz, build/clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -47,6 +48,13 @@ cmake --build build/tsan -j "$jobs" --target tests-threads
 step "tests (thread sanitizer)"
 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
   ctest --test-dir build/tsan -j 1 --timeout 600 --label-regex threads
+
+step "fuzz targets (clang++, libFuzzer with AddressSanitizer + UndefinedBehaviorSanitizer)"
+configure build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIVER_BUILD_FUZZERS=ON \
+  -DRIVER_BUILD_TESTS=OFF -DRIVER_BUILD_EXAMPLES=OFF -DRIVER_BUILD_BENCHMARKS=OFF -Driver_fuzz_seconds=15
+cmake --build build/fuzz -j "$jobs"
+step "fuzzing (15 s per target; scripts/fuzz.sh runs them longer)"
+ctest --test-dir build/fuzz -j "$jobs" --label-regex fuzz
 
 step "clang++ build"
 configure build/clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DRIVER_BUILD_TESTS=OFF

@@ -9,6 +9,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <stdexcept>
@@ -112,7 +113,13 @@ struct reader_deleter {
 // root, instead of hiredis's `redisReply` objects that would then be copied: a reply costs no
 // allocation beyond its arrays and long strings.
 value* slot_for(const redisReadTask* task) {
-  if (task->parent) return &static_cast<value*>(task->parent->obj)->elements[static_cast<std::size_t>(task->idx)];
+  if (task->parent) {
+    // Elements arrive in order; a parent does not move while its elements arrive, since its own
+    // parent gets its next element only after this one is complete.
+    auto& elements = static_cast<value*>(task->parent->obj)->elements;
+    elements.emplace_back();
+    return &elements.back();
+  }
   auto* root = static_cast<value*>(task->privdata);
   *root = value{};
   return root;
@@ -127,10 +134,14 @@ void* create_string(const redisReadTask* task, char* str, size_t len) {
   return v;
 }
 
+// The number of elements is what the server announces, not what it sent: memory grows with the
+// elements that arrive, so that `*2000000000` costs no more than the bytes behind it.
+constexpr std::size_t max_reserved_elements = 16;
+
 void* create_array(const redisReadTask* task, int elements) {
   auto* v = slot_for(task);
   v->type = value::kind::array;
-  v->elements.resize(static_cast<std::size_t>(elements));
+  v->elements.reserve(std::min(static_cast<std::size_t>(elements), max_reserved_elements));
   return v;
 }
 

@@ -231,6 +231,19 @@ TEST_CASE("sse_parser refuses a message larger than its bound, whatever the spli
   }
 }
 
+TEST_CASE("sse_parser reaches its bound at the same line whether that line arrived whole or in pieces") {
+  // The message so far (8 bytes of data) plus the comment line (9 bytes) is over the bound of 16:
+  // counted while the line arrives, and so when it arrives whole.
+  const auto too_large = "error:" + river::error_code(river::http::client_errc::event_too_large).message();
+  CHECK(grind("data: a\n\ndata: 0123456\n: comment\n\n", 16) == items{"message:|a|", too_large});
+  CHECK(grind("data: 0123456\nid: 123456789\n\n", 16) == items{too_large});
+  CHECK(grind("data: 0123456\nid: 1\n\n", 16) == items{"message:|0123456|1|own-id"});
+}
+
+TEST_CASE("sse_parser does not count a byte order mark still arriving against its bound") {
+  CHECK(grind("\xEF\xBB\xBF:\n", 1) == items{"comment:"});
+}
+
 TEST_CASE("sse_parser keeps only unparsed bytes while a long stream goes through it") {
   sse_parser p(64);
   std::vector<std::string> out;

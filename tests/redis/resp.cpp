@@ -113,6 +113,27 @@ TEST_CASE("redis reply parser: a reply larger than the buffer limit is refused")
   CHECK(p.feed(big.data() + 10, 10) == redis::error::read_buffer_exceeded);
 }
 
+TEST_CASE("redis reply parser: an array's announced length costs nothing until its elements arrive") {
+  // Two billion elements announced, two sent: the parser holds two.
+  reply_parser p;
+  const std::string wire = "*2000000000\r\n:1\r\n*3\r\n$1\r\na\r\n";
+  REQUIRE(!p.feed(wire.data(), wire.size()));
+  std::optional<value> v;
+  CHECK(!p.next(v));
+  CHECK(!v);
+  CHECK(p.buffered() == 0);
+
+  // Arrays longer than what is reserved up front grow as their elements come.
+  std::string many = "*100\r\n";
+  std::vector<value> expected;
+  for (int i = 0; i < 100; ++i) {
+    many += "*2\r\n:" + std::to_string(i) + "\r\n*0\r\n";
+    expected.push_back(arr({integer(i), arr({})}));
+  }
+  for (std::size_t split : {std::size_t{0}, std::size_t{7}, many.size() / 2, many.size()})
+    CHECK(parse_split(many, split) == std::vector<value>{arr(expected)});
+}
+
 TEST_CASE("redis URL: TCP, credentials, database, unix sockets") {
   auto a = redis::parse_url("redis://localhost").value();
   CHECK(a.kind == redis::address::transport::tcp);

@@ -78,7 +78,7 @@ class sse_parser {
           pos_ += n;
           at_start_ = false;
         } else {
-          return need_more(ec);
+          return sse_item::need_more;  // a part of the mark belongs to no message: no bound applies
         }
       }
       auto eol = buf_.find_first_of("\r\n", std::max(scan_, pos_));
@@ -89,7 +89,8 @@ class sse_parser {
       std::string_view line(buf_.data() + pos_, eol - pos_);
       skip_lf_ = buf_[eol] == '\r';
       pos_ = scan_ = eol + 1;
-      if (line.size() > max_) return fail(ec);
+      // The same bound as while the line was arriving, so that it fails wherever the input was split.
+      if (data_.size() + event_.size() + line.size() > max_) return fail(ec);
 
       if (line.empty()) {
         if (auto item = dispatch(); item != sse_item::need_more) return item;
