@@ -40,13 +40,22 @@ struct adl_serializer<std::optional<T>> {
 
 namespace fuzz_input {
 
+// A type's own from_json reads its numbers itself, so it checks their range itself first, as
+// River does for described members: nlohmann_json's conversion of a float too large for an
+// integer is undefined behaviour.
+template <class Int>
+void get_checked(const nlohmann::json& j, const char* field, Int& out) {
+  if (auto reason = river::detail::integer_range_error<Int>(j)) throw river::invalid_field(field, *reason);
+  j.get_to(out);
+}
+
 // A check nlohmann_json cannot make: from_json throws `invalid_field` naming the member itself.
 struct effort {
   int level = 0;
   friend bool operator==(const effort&, const effort&) = default;
 };
 inline void from_json(const nlohmann::json& j, effort& e) {
-  j.get_to(e.level);
+  get_checked(j, "", e.level);
   if (e.level < 0 || e.level > 10) throw river::invalid_field("", "must be between 0 and 10");
 }
 inline void to_json(nlohmann::json& j, const effort& e) { j = e.level; }
@@ -57,8 +66,8 @@ struct window {
   friend bool operator==(const window&, const window&) = default;
 };
 inline void from_json(const nlohmann::json& j, window& w) {
-  j.at("from").get_to(w.from);
-  j.at("to").get_to(w.to);
+  get_checked(j.at("from"), "from", w.from);
+  get_checked(j.at("to"), "to", w.to);
   if (w.to < w.from) throw river::invalid_field("to", "must not be below 'from'");
 }
 inline void to_json(nlohmann::json& j, const window& w) { j = {{"from", w.from}, {"to", w.to}}; }
@@ -101,10 +110,9 @@ namespace {
 // Every field an error may name: the input itself, its members by path, and the keys nlohmann_json
 // reports missing inside members it decodes alone (elements of `messages`, `opts.context`).
 const std::set<std::string> fields = {
-    "",          "model",          "messages",  "opts",           "opts.temperature", "opts.seed",
-    "opts.stop", "opts.reasoning", "opts.context", "opts.context.to", "system",       "system.role",
-    "system.content", "user",      "stream",    "role",           "content",          "from",
-    "to"};
+    "",          "model",          "messages",     "opts",              "opts.temperature", "opts.seed",
+    "opts.stop", "opts.reasoning", "opts.context", "opts.context.from", "opts.context.to",  "system",
+    "system.role", "system.content", "user", "stream", "role", "content", "from", "to"};
 
 }  // namespace
 
