@@ -32,9 +32,14 @@ void check_signature(const river::resumption_token& token) {
   RIVER_FUZZ_CHECK(!verify_token_signature(signed_token, "another secret"));
   // The signature covers the fields, not itself: signing again gives the same.
   RIVER_FUZZ_CHECK(token_signature(signed_token, secret) == expected);
-  // A signed token survives its trip through the wire format.
-  auto decoded = river::decode_token(river::encode_token(signed_token));
-  RIVER_FUZZ_CHECK(decoded.has_value() && verify_token_signature(*decoded, secret));
+  // A signed token survives its trip through the wire format, when the signature leaves it within
+  // the size limit (which counts the signature; past it, decoding refuses it).
+  const auto wire = river::encode_token(signed_token);
+  auto decoded = river::decode_token(wire);
+  if (wire.size() <= river::max_encoded_token_size)
+    RIVER_FUZZ_CHECK(decoded.has_value() && verify_token_signature(*decoded, secret));
+  else
+    RIVER_FUZZ_CHECK(!decoded.has_value());
 
   auto tampered = signed_token;
   tampered.signature.back() = tampered.signature.back() == 'A' ? 'B' : 'A';
