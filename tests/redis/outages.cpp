@@ -98,37 +98,33 @@ void run_through(redis_server& server, redis::config cfg, int count, std::chrono
       limit);
 }
 
+// `run_through` a run of `count` chunks (one every 20 ms) with the provider's default settings,
+// against a Redis with AOF that is paused (SIGSTOP) `after` the start for `pause`.
+void run_through_pause(int count, std::chrono::milliseconds after, std::chrono::milliseconds pause,
+                       std::chrono::milliseconds limit) {
+  if (!redis_or_skip()) return;
+  redis_server::options opts;
+  opts.appendonly = true;
+  redis_server server(opts);
+  redis::config cfg;  // the defaults
+  cfg.url = server.url();
+  run_through(server, cfg, count, 20ms, [&] {
+    std::this_thread::sleep_for(after);
+    ::kill(server.pid(), SIGSTOP);
+    std::this_thread::sleep_for(pause);
+    ::kill(server.pid(), SIGCONT);
+  }, limit);
+}
+
 }  // namespace
 
 TEST_CASE("redis outages: Redis paused for 4.5 s mid-run is a delay, every event once, as Redis holds them",
           "[redis][outage]") {
-  if (!redis_or_skip()) return;
-  redis_server::options opts;
-  opts.appendonly = true;
-  redis_server server(opts);
-  redis::config cfg;  // the defaults
-  cfg.url = server.url();
-  run_through(server, cfg, 120, 20ms, [&] {
-    std::this_thread::sleep_for(600ms);
-    ::kill(server.pid(), SIGSTOP);
-    std::this_thread::sleep_for(4500ms);
-    ::kill(server.pid(), SIGCONT);
-  });
+  run_through_pause(120, 600ms, 4500ms, 60s);
 }
 
 TEST_CASE("redis outages: Redis paused for 12 s, past the response timeout, is a delay too", "[redis][outage]") {
-  if (!redis_or_skip()) return;
-  redis_server::options opts;
-  opts.appendonly = true;
-  redis_server server(opts);
-  redis::config cfg;  // the defaults
-  cfg.url = server.url();
-  run_through(server, cfg, 80, 20ms, [&] {
-    std::this_thread::sleep_for(500ms);
-    ::kill(server.pid(), SIGSTOP);
-    std::this_thread::sleep_for(12s);
-    ::kill(server.pid(), SIGCONT);
-  }, 90s);
+  run_through_pause(80, 500ms, 12s, 90s);
 }
 
 TEST_CASE("redis outages: Redis killed and restarted within 3 s, three times, loses and repeats nothing",

@@ -3,6 +3,7 @@
 #include <river/redis/connection.hpp>
 #include <river/redis/provider.hpp>
 
+#include "core/provider_contract.hpp"
 #include "support/bounded.hpp"
 #include "support/redis_server.hpp"
 
@@ -11,8 +12,8 @@
 namespace river::test {
 
 namespace redis = river::redis;
-using clock_type = std::chrono::steady_clock;
-inline constexpr auto forever = clock_type::time_point::max();
+using contract::clock_type;
+using contract::forever;
 
 /// Provider settings with short durations for tests.
 inline redis::config test_config(const redis_server& server) {
@@ -24,42 +25,11 @@ inline redis::config test_config(const redis_server& server) {
   return cfg;
 }
 
-inline asio::awaitable<river::new_log> create(redis::provider& p, std::string id,
-                                              std::function<void()> hook = nullptr) {
-  auto r = co_await p.create_log(std::move(id), std::move(hook));
-  INFO((r ? std::string() : r.error().message));
-  REQUIRE(r.has_value());
-  co_return std::move(*r);
-}
-
-inline asio::awaitable<std::string> append(river::log_writer& w, std::string data, bool last = false) {
-  auto r = co_await w.append(std::move(data), last);
-  INFO((r ? std::string() : r.error().message));
-  REQUIRE(r.has_value());
-  co_return *r;
-}
-
-inline asio::awaitable<std::unique_ptr<river::log_reader>> open(redis::provider& p, std::string id,
-                                                                std::optional<std::string> after = std::nullopt) {
-  auto r = co_await p.open_log(std::string(p.storage_id()), std::move(id), std::move(after));
-  INFO((r ? std::string() : r.error().message));
-  REQUIRE(r.has_value());
-  co_return std::move(*r);
-}
-
-/// Every record until the log ends, as "position=data".
-inline asio::awaitable<std::vector<std::string>> drain(river::log_reader& r, std::size_t max = 3) {
-  std::vector<std::string> out;
-  std::vector<river::record_view> batch;
-  for (;;) {
-    batch.clear();
-    auto st = co_await r.read(batch, max, forever);
-    INFO((st ? std::string() : st.error().message));
-    REQUIRE(st.has_value());
-    for (auto& rec : batch) out.push_back(std::string(rec.position) + "=" + std::string(rec.data));
-    if (*st == river::read_status::end) co_return out;
-  }
-}
+// Creating, appending, opening and draining logs: the provider contract's helpers.
+using contract::append;
+using contract::create;
+using contract::drain;
+using contract::open;
 
 /// One command.
 inline redis::request cmd(std::initializer_list<std::string_view> args) {
