@@ -334,6 +334,15 @@ std::vector<int> ticks_of(const std::vector<river::basic_event<tick_chunk>>& evs
   return out;
 }
 
+// The ticks of a stream read in two parts (before and after a cut or a shutdown), in order.
+std::vector<int> ticks_of(const std::vector<river::basic_event<tick_chunk>>& head,
+                          const std::vector<river::basic_event<tick_chunk>>& rest) {
+  auto out = ticks_of(head);
+  auto more = ticks_of(rest);
+  out.insert(out.end(), more.begin(), more.end());
+  return out;
+}
+
 std::vector<int> iota(int n, int from = 0) {
   std::vector<int> out;
   for (int i = from; i < n; ++i) out.push_back(i);
@@ -650,9 +659,7 @@ TEST_CASE("end to end: cancel through the client ends the run with aborted", "[h
     REQUIRE_FALSE(tail.events.empty());
     CHECK(tail.events.back().kind() == event_kind::aborted);
     CHECK(tail.events.size() < 1000u);
-    auto ns = ticks_of(head.events);
-    auto more = ticks_of(tail.events);
-    ns.insert(ns.end(), more.begin(), more.end());
+    const auto ns = ticks_of(head.events, tail.events);
     CHECK(ns == iota(static_cast<int>(ns.size())));
     // Everything the client saw is the run's log, which ends there.
     auto stored = co_await stored_events(s.srv.get_caller(), token);
@@ -1135,9 +1142,7 @@ TEST_CASE("end to end: a stream the server closes is resumed on another server s
     auto rest = co_await read_all(*opened);
     INFO((rest.failure ? rest.failure->message : std::string()));
     REQUIRE_FALSE(rest.failure);
-    auto ns = ticks_of(head.events);
-    auto more = ticks_of(rest.events);
-    ns.insert(ns.end(), more.begin(), more.end());
+    const auto ns = ticks_of(head.events, rest.events);
     CHECK(ns == iota(40));
     CHECK(rest.events.back().kind() == event_kind::end);
     CHECK(opened->reconnections() == 1u);
@@ -1177,9 +1182,7 @@ TEST_CASE("end to end: a reader's server shuts down mid-run, the client resumes 
     auto rest = co_await read_all(*opened);
     INFO((rest.failure ? rest.failure->message : std::string()));
     REQUIRE_FALSE(rest.failure);
-    auto ns = ticks_of(head.events);
-    auto more = ticks_of(rest.events);
-    ns.insert(ns.end(), more.begin(), more.end());
+    const auto ns = ticks_of(head.events, rest.events);
     CHECK(ns == iota(51));
     CHECK(rest.events.back().kind() == event_kind::end);
     CHECK(opened->reconnections() == 1u);
