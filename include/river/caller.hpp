@@ -1,6 +1,8 @@
 #pragma once
 
 #include <river/detail/run_id.hpp>
+#include <river/detail/unwatched_monitor.hpp>
+#include <river/detail/watched_reader.hpp>
 #include <river/event_reader.hpp>
 #include <river/resume_token.hpp>
 #include <river/router.hpp>
@@ -103,6 +105,11 @@ class caller {
       resumption_token t{std::string(p->id()), stream_name, std::string(p->storage_id()), run_id, {}};
       if (options_.sign_token) options_.sign_token(t);
       token = encode_token(t);
+      // A token nobody could use again is not handed out (the router bounds the name; a
+      // signature can still be long).
+      if (token.size() > max_encoded_token_size)
+        co_return error::from_code(errc::invalid_request, "The run's resumption token would be too long to decode",
+                                   {{"tokenBytes", token.size()}, {"limit", max_encoded_token_size}});
     }
     auto core = std::make_shared<detail::run_core>(detail::make_strand(ex_), run_id, std::string(p->storage_id()),
                                                    stream_name, std::move(metadata), registry_, options_.budget);
@@ -112,6 +119,9 @@ class caller {
     auto log = co_await p->create_log(run_id, std::move(on_cancel_request));
     if (!log) co_return log.error();
     core->attach(std::move(log->writer));
+    const auto& policy = entry->disconnect();
+    // Whoever started the run reads it from here: counted before the monitor first looks.
+    auto reader = detail::watch_if(policy, *p, core->storage_id(), run_id, std::move(log->reader));
 
     // Nothing else can reach the run yet (its id is unknown outside), so the start event is
     // appended here rather than on the run's strand.
@@ -122,10 +132,11 @@ class caller {
     registry_->add(core);
     place.held = false;  // the run's now: released when it ends
     registry_->started.fetch_add(1, std::memory_order_relaxed);
+    if (policy.cancels())
+      asio::co_spawn(core->strand(), detail::cancel_when_unwatched(core, p, policy.grace), asio::detached);
     (*prepared)->launch(std::move(core));
     auto reader_ex = co_await asio::this_coro::executor;
-    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(log->reader), std::move(run_id),
-                                        std::move(token));
+    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(reader), std::move(run_id), std::move(token));
   }
 
   /// Resumes a run from its token: its events from `from` (the start, after a position, or the
@@ -136,14 +147,16 @@ class caller {
   asio::awaitable<result<basic_event_reader<Chunk>>> resume(std::string token, read_from from = {}) {
     auto target = locate(token);
     if (!target) co_return target.error();
-    auto& [p, decoded] = *target;
+    auto& [p, decoded, entry] = *target;
     if (!p->resumable())
       co_return error::from_code(errc::not_resumable, "This stream's provider cannot resume runs",
                                  {{"providerId", std::string(p->id())}});
     auto log = co_await p->open_log(decoded.stream_storage_id, decoded.stream_run_id, std::move(from));
     if (!log) co_return log.error();
+    auto reader = detail::watch_if(entry->disconnect(), *p, decoded.stream_storage_id, decoded.stream_run_id,
+                                   std::move(*log));
     auto reader_ex = co_await asio::this_coro::executor;
-    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(*log), decoded.stream_run_id, std::move(token));
+    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(reader), decoded.stream_run_id, std::move(token));
   }
 
   /// Cancels the run a token names, wherever it executes; the run ends with `aborted`. Errors:
@@ -151,7 +164,8 @@ class caller {
   asio::awaitable<result<void>> cancel(std::string token) {
     auto target = locate(token);
     if (!target) co_return target.error();
-    auto& [p, decoded] = *target;
+    auto& p = target->target;
+    auto& decoded = target->token;
     co_return co_await p->request_cancel(decoded.stream_storage_id, decoded.stream_run_id);
   }
 
@@ -215,6 +229,7 @@ class caller {
   struct located {
     std::shared_ptr<river::provider> target;
     resumption_token token;
+    const detail::stream_entry* entry;
   };
 
   // Decodes and checks a token, and finds the provider of the stream it names.
@@ -231,7 +246,7 @@ class caller {
     if (decoded->provider_id != p->id())
       return error::from_code(errc::provider_mismatch, "The resumption token names another provider",
                               {{"providerId", decoded->provider_id}});
-    return located{p, std::move(*decoded)};
+    return located{p, std::move(*decoded), entry};
   }
 
   executor_type ex_;

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <river/detail/watch_counts.hpp>
 #include <river/error.hpp>
 #include <river/read_from.hpp>
+#include <river/run_watch.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -141,6 +143,21 @@ class provider {
   /// `errc::run_already_finished`.
   virtual asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) = 0;
 
+  /// Counts one reader of a run until the returned watch is destroyed, for streams whose
+  /// `disconnect_policy` cancels unwatched runs (River calls it for each of their readers).
+  /// Cheap and never waits. The default counts the readers of this process; a provider whose runs
+  /// are read from several processes also makes them known to the others (the Redis provider
+  /// keeps a presence entry per instance in Redis).
+  virtual run_watch watch(std::string_view storage_id, std::string_view run_id) {
+    return local_watches_->watch(watch_key(storage_id, run_id));
+  }
+
+  /// Whether a run of this provider has a reader now, anywhere the provider knows of. A provider
+  /// that cannot tell (its storage unreachable) answers `true`: no run is cancelled on a doubt.
+  virtual asio::awaitable<result<bool>> watched(std::string storage_id, std::string run_id) {
+    co_return local_watches_->count(watch_key(storage_id, run_id)) > 0;
+  }
+
   /// Whether the provider reaches its storage now. Cheap: a server asks at every `/healthz`.
   /// The default (a provider with no remote storage) is always reachable.
   virtual storage_health health() const { return storage_health{true, std::string(id()), {}, {}, 0, {}}; }
@@ -149,6 +166,15 @@ class provider {
   /// calls it for every provider of its router once its streams have ended, while its executor
   /// still runs. Afterwards operations may fail. The default does nothing.
   virtual asio::awaitable<void> close() { co_return; }
+
+ private:
+  static std::string watch_key(std::string_view storage_id, std::string_view run_id) {
+    std::string key(storage_id);
+    key.append("-").append(run_id);
+    return key;
+  }
+
+  std::shared_ptr<detail::watch_counts> local_watches_ = detail::watch_counts::make();
 };
 
 }  // namespace river

@@ -3,6 +3,7 @@
 // River: durable, resumable streams for C++20 coroutines. The core and the in-memory provider.
 
 #include <river/caller.hpp>
+#include <river/disconnect_policy.hpp>
 #include <river/errc.hpp>
 #include <river/error.hpp>
 #include <river/event.hpp>
@@ -16,5 +17,6 @@
 #include <river/resume_token.hpp>
 #include <river/router.hpp>
 #include <river/run_context.hpp>
+#include <river/run_watch.hpp>
 #include <river/stream.hpp>
 #include <river/version.hpp>

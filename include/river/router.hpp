@@ -2,6 +2,7 @@
 
 #include <river/detail/stream_entry.hpp>
 #include <river/memory/provider.hpp>
+#include <river/resume_token.hpp>
 
 #include <algorithm>
 #include <map>
@@ -26,7 +27,8 @@ class router {
   explicit router(memory::config default_memory) : default_memory_(std::move(default_memory)) {}
 
   /// Adds a stream under `name`.
-  /// \throws std::invalid_argument for an empty or duplicate name, or a stream without runner.
+  /// \throws std::invalid_argument for an empty or duplicate name, a name so long that the
+  /// stream's resumption tokens would pass `max_encoded_token_size`, or a stream without runner.
   template <class Input, class Chunk>
   router& add(std::string name, stream<Input, Chunk> s) {
     if (name.empty()) throw std::invalid_argument("river::router: a stream name must not be empty");
@@ -35,8 +37,12 @@ class router {
     if (!s.get_runner())
       throw std::invalid_argument("river::router: the stream '" + name + "' has no runner");
     auto p = s.get_provider() ? s.get_provider() : default_provider();
+    if (p->resumable() && longest_token(*p, name) > max_encoded_token_size)
+      throw std::invalid_argument("river::router: the stream name '" + name.substr(0, 64) +
+                                  "...' is too long: its resumption tokens would pass the " +
+                                  std::to_string(max_encoded_token_size) + " bytes River decodes");
     streams_.emplace(std::move(name),
-                     std::make_shared<detail::typed_stream_entry<Input, Chunk>>(std::move(p), s.get_runner()));
+                     std::make_shared<detail::typed_stream_entry<Input, Chunk>>(std::move(p), s));
     return *this;
   }
 
@@ -75,6 +81,14 @@ class router {
 
  private:
   friend class caller;
+
+  // The size of the longest token of a run of this stream: a run id as River makes them (36
+  // characters) and room for a signature of up to 128 characters (HMAC-SHA256 takes 43).
+  static std::size_t longest_token(const provider& p, const std::string& name) {
+    resumption_token t{std::string(p.id()), name, std::string(p.storage_id()), std::string(36, 'r'),
+                       std::string(128, 's')};
+    return encode_token(t).size();
+  }
 
   const detail::stream_entry* find(std::string_view name) const noexcept {
     auto it = streams_.find(name);

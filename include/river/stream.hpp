@@ -1,5 +1,6 @@
 #pragma once
 
+#include <river/disconnect_policy.hpp>
 #include <river/provider.hpp>
 #include <river/run_context.hpp>
 
@@ -33,7 +34,8 @@ class stream {
   using chunk_type = Chunk;
   using context_type = run_context<Input, Chunk>;
   /// The runner: a coroutine that receives the run's context and appends to its log. It runs
-  /// detached from whoever started the run: dropping every reader does not stop it.
+  /// detached from whoever started the run: dropping every reader stops it only under the
+  /// disconnect policy `cancel_when_unwatched`.
   using runner_type = std::function<asio::awaitable<void>(context_type&)>;
 
   stream& provider(std::shared_ptr<river::provider> p) & {
@@ -48,12 +50,23 @@ class stream {
   }
   stream&& runner(runner_type r) && { return std::move(runner(std::move(r))); }
 
+  /// What happens to a run when its readers go away: it goes on (the default) or, with
+  /// `disconnect_policy::cancel_when_unwatched(grace)`, it is cancelled once nobody has read it
+  /// for the grace period.
+  stream& disconnect(disconnect_policy policy) & {
+    disconnect_ = policy;
+    return *this;
+  }
+  stream&& disconnect(disconnect_policy policy) && { return std::move(disconnect(policy)); }
+
   const std::shared_ptr<river::provider>& get_provider() const noexcept { return provider_; }
   const runner_type& get_runner() const noexcept { return runner_; }
+  const disconnect_policy& get_disconnect() const noexcept { return disconnect_; }
 
  private:
   std::shared_ptr<river::provider> provider_;
   runner_type runner_;
+  disconnect_policy disconnect_;
 };
 
 }  // namespace river

@@ -17,6 +17,7 @@ struct run_keys {
   std::string suspect;  ///< when a check first found the lease missing (Redis's clock)
   std::string notices;  ///< channel: the run's log has new entries (payload: the newest id)
   std::string control;  ///< channel: requests to the run's owner (`cancel`)
+  std::string readers;  ///< hash: instances with readers of the run, each with its expiry
 
   static run_keys of(std::string_view storage_id, std::string_view run_id) {
     run_keys k;
@@ -28,6 +29,7 @@ struct run_keys {
     k.suspect = "river-suspect:" + tag;
     k.notices = "river-notice:" + tag;
     k.control = "river-control:" + tag;
+    k.readers = "river-readers:" + tag;
     return k;
   }
 };

@@ -82,7 +82,7 @@ asio::awaitable<result<new_log>> provider::create_log(std::string run_id, std::f
   request req;
   req.push({"SET", run->keys.lease, st->instance, "PX", detail::ms_text(st->lease), "NX"});
   auto [ec, replies] = co_await st->cmd.async_exec(req, tuple_awaitable);
-  if (ec) co_return storage_error("Failed to reach Redis: " + ec.message() + " (" + st->cmd.last_error() + ")");
+  if (ec) co_return detail::unreachable_error(ec, st->cmd);
   if (replies.empty() || replies[0].is_error())
     co_return storage_error("Redis refused the run's lease: " + (replies.empty() ? std::string() : replies[0].text));
   if (replies[0].is_nil()) co_return storage_error("A run with this id already exists", {{"streamRunId", run_id}});
@@ -116,8 +116,10 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
     req.push({"XREVRANGE", keys.stream, "+", "-", "COUNT", tail_count});
   }
   auto [ec, replies] = co_await st->cmd.async_exec(req, tuple_awaitable);
-  if (ec || replies.size() != req.expected_replies())
-    co_return storage_error("Failed to reach Redis: " + ec.message() + " (" + st->cmd.last_error() + ")");
+  if (ec) co_return detail::unreachable_error(ec, st->cmd);
+  if (replies.size() != req.expected_replies())
+    co_return storage_error("Redis answered with " + std::to_string(replies.size()) + " replies, not " +
+                            std::to_string(req.expected_replies()));
   auto ex = co_await asio::this_coro::executor;
   const auto& type = replies[0].text;
   // A run that has stored nothing yet has only its lease.
@@ -142,6 +144,15 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
     if (list.size() > from.count()) start = entry_id::parse(list[from.count()].id).value_or(entry_id{});
   }
   co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, std::move(keys), start, ex));
+}
+
+run_watch provider::watch(std::string_view storage_id, std::string_view run_id) {
+  return state_->watch(run_keys::of(storage_id, run_id));
+}
+
+asio::awaitable<result<bool>> provider::watched(std::string storage_id, std::string run_id) {
+  auto st = state_;
+  co_return co_await st->watched(run_keys::of(storage_id, run_id));
 }
 
 asio::awaitable<result<void>> provider::request_cancel(std::string storage_id, std::string run_id) {
@@ -170,7 +181,8 @@ asio::awaitable<result<void>> provider::request_cancel(std::string storage_id, s
             detail::ms_text(st->cfg.producer_lost_timeout * 2)});
   req.push({"SPUBLISH", keys.control, "cancel"});
   auto [ec, replies] = co_await st->cmd.async_exec(req, tuple_awaitable);
-  if (ec || replies.empty()) co_return storage_error("Failed to reach Redis: " + ec.message());
+  if (ec) co_return detail::unreachable_error(ec, st->cmd);
+  if (replies.empty()) co_return storage_error("Redis answered the cancel request with no reply");
   const auto& r = replies[0].text;
   if (r == detail::cancel_sent) co_return result<void>();
   if (r == detail::cancel_not_found)

@@ -83,6 +83,9 @@ asio::awaitable<bool> provider_state::wait_connected(std::chrono::milliseconds l
 
 void provider_state::start() {
   std::weak_ptr<provider_state> weak = shared_from_this();
+  watchers = river::detail::watch_counts::make([weak](const std::string& stream_key, bool present) {
+    if (auto self = weak.lock()) self->tell_presence(stream_key, present);
+  });
   sub.set_push_handler([weak](value message) {
     if (auto self = weak.lock()) self->on_push(std::move(message));
   });
@@ -401,9 +404,11 @@ asio::awaitable<void> provider_state::close_abandoned(std::shared_ptr<provider_s
 
 asio::awaitable<void> provider_state::maintenance_loop(std::shared_ptr<provider_state> self) {
   const auto renew_every = std::max(self->lease / 3, std::chrono::milliseconds(10));
-  const auto tick = std::min(renew_every, self->check_every);
+  const auto presence_every = std::max(self->cfg.presence_ttl / 3, std::chrono::milliseconds(10));
+  const auto tick = std::min({renew_every, self->check_every, presence_every});
   auto next_renew = clock_type::now() + renew_every;
   auto next_check = clock_type::now() + self->check_every;
+  auto next_presence = clock_type::now() + presence_every;
   request ping;
   ping.push({"PING"});
   for (;;) {
@@ -418,6 +423,10 @@ asio::awaitable<void> provider_state::maintenance_loop(std::shared_ptr<provider_
     if (now >= next_renew) {
       next_renew = now + renew_every;
       co_await self->renew_leases();
+    }
+    if (now >= next_presence) {
+      next_presence = now + presence_every;
+      self->renew_presence();
     }
     if (now >= next_check) {
       next_check = now + self->check_every;

@@ -10,6 +10,7 @@
 #include <river/redis/config.hpp>
 #include <river/redis/connection.hpp>
 #include <river/redis/provider.hpp>
+#include <river/detail/watch_counts.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -29,6 +30,13 @@ using clock_type = std::chrono::steady_clock;
 
 inline river::error storage_error(std::string message, nlohmann::json ctx = nlohmann::json::object()) {
   return river::error::from_code(errc::storage_failure, std::move(message), std::move(ctx));
+}
+
+/// Redis did not answer a request (`ec`): a client may try again later (HTTP 503 with Retry-After).
+inline river::error unreachable_error(const error_code& ec, const connection& c) {
+  auto detail = ec.message();
+  if (!c.last_error().empty()) detail += " (" + c.last_error() + ")";
+  return river::error::from_code(errc::storage_unavailable, "Redis is unreachable: " + detail, {{"storage", "redis"}});
 }
 
 inline std::string ms_text(std::chrono::milliseconds d) { return std::to_string(std::max<std::int64_t>(1, d.count())); }
@@ -121,6 +129,18 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   /// Stops a run whose lease was lost or whose Redis stayed away too long.
   void lose(local_run& r, stop_cause cause);
 
+  // ---- readers' presence (presence.cpp) ---------------------------------------------------------
+
+  /// Readers here of runs whose streams cancel unwatched runs, by stream key (made in `start`).
+  std::shared_ptr<river::detail::watch_counts> watchers;
+  /// Counts a reader here; the first one of a run another instance owns is marked in Redis.
+  run_watch watch(const run_keys& keys);
+  /// Whether the run has a reader here or, by the marks in Redis, on another instance.
+  asio::awaitable<result<bool>> watched(const run_keys& keys);
+  /// Renews the marks of the runs read here (the maintenance loop's, every third of their ttl),
+  /// without waiting for the replies.
+  void renew_presence();
+
   /// Closes the log of a run whose writer went away before its last record, retrying while
   /// Redis is away, for at most the outage limit plus ten seconds.
   static asio::awaitable<void> close_abandoned(std::shared_ptr<provider_state> self, std::shared_ptr<local_run> run,
@@ -136,6 +156,9 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   void announce(const std::shared_ptr<run_feed>& f);
   static asio::awaitable<void> fetch_loop(std::shared_ptr<provider_state> self, std::shared_ptr<run_feed> f);
   static asio::awaitable<void> maintenance_loop(std::shared_ptr<provider_state> self);
+  /// Marks (or unmarks) in Redis that a run has readers here; posted on the strand, in order.
+  void tell_presence(const std::string& stream_key, bool present);
+  bool owned_here(const std::string& stream_key) const;
   asio::awaitable<void> renew_leases();
   asio::awaitable<void> check_leases();
   void watch_reachability();

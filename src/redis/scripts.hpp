@@ -108,4 +108,27 @@ inline constexpr std::string_view cancel_not_found = "not_found";
 inline constexpr std::string_view cancel_finished = "finished";
 inline constexpr std::string_view cancel_no_owner = "no_owner";
 
+/// Marks that this instance has readers of a run, until `ttl` from now by Redis's clock (the
+/// disconnect policy `cancel_when_unwatched`). KEYS: readers hash. ARGV: instance, ttl ms.
+inline constexpr std::string_view presence_script = R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+)lua";
+
+/// Counts the instances whose mark of readers of a run has not expired, and drops the expired
+/// ones. KEYS: readers hash.
+inline constexpr std::string_view readers_script = R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local marks = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #marks, 2 do
+  if tonumber(marks[i + 1]) > now then n = n + 1 else redis.call('HDEL', KEYS[1], marks[i]) end
+end
+return n
+)lua";
+
 }  // namespace river::redis::detail

@@ -178,6 +178,24 @@ TEST_CASE("signing hooks sign tokens and refuse tampered ones") {
   });
 }
 
+TEST_CASE("a run whose signed token would be too long to decode is not started") {
+  river::caller_options opts;
+  opts.sign_token = [](river::resumption_token& t) { t.signature = std::string(4096, 's'); };
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    river::caller c(io.get_executor(), chat_router(), opts);
+    const int calls_before = runner_calls.load();
+    json input = {{"message", "a"}};
+    auto started = co_await c.start("chat", input);
+    REQUIRE_FALSE(started.has_value());
+    CHECK(started.error().code == errc::invalid_request);
+    CHECK(started.error().context.at("limit") == river::max_encoded_token_size);
+    CHECK(c.stats().runs_started == 0u);
+    CHECK(c.active_runs() == 0u);
+    co_await sleep_for(10ms);
+    CHECK(runner_calls.load() == calls_before);
+  });
+}
+
 TEST_CASE("async_start, async_resume and async_cancel work with callbacks") {
   asio::io_context io;
   river::caller c(io.get_executor(), chat_router());

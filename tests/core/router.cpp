@@ -40,6 +40,14 @@ TEST_CASE("an empty name or a stream without runner is an error") {
   CHECK(r.size() == 0);
 }
 
+TEST_CASE("a stream name whose resumption tokens would be too long to decode is an error") {
+  river::router r;
+  // Base64 takes 4 bytes for 3: a name of 3000 bytes makes tokens of over 4096.
+  CHECK_THROWS_WITH(r.add(std::string(3000, 'n'), noop_stream()), Catch::Contains("is too long"));
+  r.add(std::string(2500, 'n'), noop_stream());
+  CHECK(r.size() == 1);
+}
+
 TEST_CASE("streams without a provider share the router's in-memory provider") {
   river::router r;
   auto own = std::make_shared<river::memory::provider>();

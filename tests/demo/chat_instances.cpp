@@ -3,6 +3,7 @@
 // running it is killed, readers on the other get "producer lost". Everything over real HTTP,
 // checked byte for byte where the two instances must agree.
 
+#include "chat_instance.hpp"
 #include "fake_model.hpp"
 #include "support/bounded.hpp"
 #include "support/child_process.hpp"
@@ -23,21 +24,6 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 constexpr std::string_view endpoint = "/api/river";
-
-// One chat_server with `--redis`, on a free loopback port.
-struct chat_instance {
-  chat_instance(const redis_server& redis, int delay_ms)
-      : process({RIVER_CHAT_SERVER, "--host", "127.0.0.1", "--port", "0", "--redis", redis.url(), "--storage-id",
-                 "chat-test", "--delay-ms", std::to_string(delay_ms), "--producer-lost-ms", "1000"}) {
-    auto where = process.wait_for_line("keeping runs in Redis at ");
-    REQUIRE(where == "127.0.0.1:" + std::to_string(redis.port()) + ", storage id \"chat-test\"");
-    auto listening = process.wait_for_line("listening on http://127.0.0.1:");
-    REQUIRE(listening);
-    ep = tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(std::stoi(*listening)));
-  }
-  child_process process;
-  tcp::endpoint ep;
-};
 
 std::string start_request(const std::string& message) {
   json body = {{"routerStreamKey", "chat"}, {"input", {{"message", message}}}};

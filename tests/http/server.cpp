@@ -260,6 +260,36 @@ TEST_CASE("a client that disconnects mid-stream does not stop the run, and its c
   });
 }
 
+TEST_CASE("under cancel_when_unwatched a client that disconnects stops the run: it ends aborted",
+          "[http][integration]") {
+  run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
+    test_server s(io);
+    std::string token;
+    {
+      // What a TypeScript River client's abort() does: it drops the connection, nothing more.
+      http_connection c(io.get_executor());
+      json input = {{"count", 2000}, {"delay_ms", 5}};
+      {
+        auto ec_ = co_await c.open(s.ep, post_request("/api/river", start_body("tick_unwatched", input)));
+        REQUIRE_FALSE(ec_);
+      }
+      co_await c.read_events(3);
+      token = token_of(c.body());
+      c.close();
+    }
+    auto& caller = s.srv.get_caller();
+    for (int i = 0; i < 500 && caller.stats().runs_aborted < 1; ++i) co_await pause_ms(10);
+    CHECK(caller.stats().runs_aborted == 1);
+    CHECK(caller.stats().runs_ended == 0);
+    auto all = co_await exchange(s.ep, get_request("/api/river", token));
+    auto events = parse_like_river_client(all.body);
+    REQUIRE(events.size() >= 4u);
+    CHECK(events.size() < 1000u);
+    CHECK(events.back() == json{{"type", "aborted"}});
+    co_await s.stop();
+  });
+}
+
 TEST_CASE("an idle event stream sends keep-alive comments, which both client kinds ignore", "[http][integration]") {
   run_bounded([](asio::io_context& io) -> asio::awaitable<void> {
     auto o = test_options();

@@ -41,14 +41,18 @@ river::router test_router(std::shared_ptr<river::provider> provider) {
                       text_chunk b{"b"};
                       co_await ctx.append(b);
                     }));
-  r.add("tick", river::stream<tick_input, tick_chunk>().provider(provider).runner(
-                    [](river::run_context<tick_input, tick_chunk>& ctx) -> asio::awaitable<void> {
-                      for (int i = 0; i < ctx.input().count; ++i) {
-                        co_await pause_ms(ctx.input().delay_ms);
-                        tick_chunk c{i};
-                        co_await ctx.append(c);
-                      }
-                    }));
+  auto ticks = [](river::run_context<tick_input, tick_chunk>& ctx) -> asio::awaitable<void> {
+    for (int i = 0; i < ctx.input().count; ++i) {
+      co_await pause_ms(ctx.input().delay_ms);
+      tick_chunk c{i};
+      co_await ctx.append(c);
+    }
+  };
+  r.add("tick", river::stream<tick_input, tick_chunk>().provider(provider).runner(ticks));
+  r.add("tick_unwatched", river::stream<tick_input, tick_chunk>()
+                              .provider(provider)
+                              .disconnect(river::disconnect_policy::cancel_when_unwatched(std::chrono::milliseconds(200)))
+                              .runner(ticks));
   r.add("blob", river::stream<blob_input, text_chunk>().provider(provider).runner(
                     [](river::run_context<blob_input, text_chunk>& ctx) -> asio::awaitable<void> {
                       const text_chunk c{std::string(static_cast<std::size_t>(ctx.input().size), 'x')};

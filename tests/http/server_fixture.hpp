@@ -63,6 +63,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(blob_input, count, size)
 /// - "fail": one chunk, then the runner throws "boom" (a fatal error);
 /// - "warn": a chunk, a non-fatal error, another chunk;
 /// - "tick" {count, delay_ms}: chunks {"n": i}, for cancel and disconnect tests;
+/// - "tick_unwatched": "tick", cancelled once nobody has read it for 200 ms;
 /// - "blob" {count, size}: `count` chunks {"text": size times 'x'}, as fast as they are stored.
 river::router test_router(std::shared_ptr<river::provider> provider = nullptr);
 

@@ -12,7 +12,7 @@ using namespace river::test;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-TEST_CASE("a Redis gone for good: readers end clearly, starts get 503 with Retry-After, /healthz says so",
+TEST_CASE("a Redis gone for good: readers end clearly, starts and resumes get 503 with Retry-After, /healthz says so",
           "[http][redis][integration]") {
   if (!redis_or_skip()) return;
   redis_server redis;
@@ -72,6 +72,15 @@ TEST_CASE("a Redis gone for good: readers end clearly, starts get 503 with Retry
     auto metrics = co_await exchange(ep, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK(metrics.body.find("river_storage_reachable{provider=\"redis\",storage=\"redis 127.0.0.1:" +
                             std::to_string(redis.port()) + "\"} 0") != std::string::npos);
+
+    // A resume waits for Redis up to the outage limit, then is 503 too: try again later.
+    http_connection resume(io.get_executor());
+    auto resume_failed = co_await resume.open(ep, get_request("/api/river", token_of(reader.body())));
+    REQUIRE_FALSE(resume_failed);
+    CHECK(resume.status() == 503u);
+    CHECK(resume.header("Retry-After") == "5");
+    co_await resume.read_to_end();
+    CHECK(resume.body().find("Redis is unreachable") != std::string::npos);
 
     // Still 503 while it stays away; 200 once it is back.
     auto still = co_await exchange(ep, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -1,5 +1,6 @@
-// The Redis provider under River's caller: cancel from another instance, compatibility with the
-// TypeScript River Redis provider, and data in Redis of the wrong shape. (Tests that need the
+// The Redis provider under River's caller: cancel from another instance, readers elsewhere under
+// the disconnect policy, compatibility with the TypeScript River Redis provider, and data in
+// Redis of the wrong shape. (Tests that need the
 // caller share this file: it is the heaviest to compile.)
 
 #include <river/redis/provider.hpp>
@@ -46,9 +47,10 @@ redis::request typescript_run(const std::string& key, const std::string& run_id,
 }
 
 // A stream that counts slowly until it is cancelled.
-river::router counting_routes(std::shared_ptr<redis::provider> p) {
+river::router counting_routes(std::shared_ptr<redis::provider> p,
+                              river::disconnect_policy policy = river::disconnect_policy::continue_run()) {
   river::router routes;
-  routes.add("count", river::stream<json, int>().provider(std::move(p)).runner(
+  routes.add("count", river::stream<json, int>().provider(std::move(p)).disconnect(policy).runner(
                           [](river::run_context<json, int>& ctx) -> asio::awaitable<void> {
                             for (int i = 0; i < 1000; ++i) {
                               co_await ctx.append(i);
@@ -232,5 +234,89 @@ TEST_CASE("redis provider: a cancel sent to another instance stops the run withi
     CHECK(followed == river::event_kind::aborted);
     auto again = co_await b.cancel(token);
     CHECK(again.error().code == errc::run_already_finished);
+  });
+}
+
+TEST_CASE("redis provider: under cancel_when_unwatched a reader on another instance keeps the run going, "
+          "and the run is cancelled once it goes") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    constexpr auto grace = 300ms;
+    const auto policy = river::disconnect_policy::cancel_when_unwatched(grace);
+    auto cfg = test_config(server);
+    cfg.presence_ttl = 600ms;
+    auto pa = std::make_shared<redis::provider>(io.get_executor(), cfg);
+    auto pb = std::make_shared<redis::provider>(io.get_executor(), cfg);
+    river::caller a(io.get_executor(), counting_routes(pa, policy));
+    river::caller b(io.get_executor(), counting_routes(pb, policy));
+    auto starter = (co_await a.start("count", json::object())).value();
+    const auto token = starter.resumption_token();
+    const auto readers_key = "river-readers:{stream-default-" + starter.run_id() + "}";
+    auto elsewhere = (co_await b.resume(token)).value();
+    (void)co_await elsewhere.next();
+    // Only the instance that does not run the run marks its readers in Redis (soon: the mark
+    // goes out in the background).
+    redis::response marks;
+    for (int i = 0; i < 100; ++i) {
+      auto req = cmd({"HKEYS", readers_key});
+      marks = co_await raw(server, std::move(req));
+      if (!marks.at(0).elements.empty()) break;
+      co_await sleep_for(10ms);
+    }
+    REQUIRE(marks.at(0).elements.size() == 1u);
+    CHECK(marks.at(0).elements.at(0).text == pb->instance_id());
+    // The starter goes; the reader elsewhere keeps reading for several graces and renewals.
+    starter = river::event_reader();
+    for (int i = 0; i < 60; ++i) (void)co_await elsewhere.next();
+    CHECK(a.active_runs() == 1u);
+    CHECK(a.stats().runs_aborted == 0u);
+    // It goes too: the mark is dropped at once, and the run ends aborted.
+    const auto token_b = elsewhere.resumption_token();
+    elsewhere = river::event_reader();
+    for (int i = 0; i < 300 && a.active_runs() != 0; ++i) co_await sleep_for(10ms);
+    CHECK(a.active_runs() == 0u);
+    CHECK(a.stats().runs_aborted == 1u);
+    auto after = (co_await b.resume(token_b)).value();
+    const auto evs = co_await collect(after);
+    REQUIRE_FALSE(evs.empty());
+    CHECK(evs.back().kind() == event_kind::aborted);
+    // With its last reader gone, B drops its mark (in the background).
+    after = river::event_reader();
+    std::int64_t left = -1;
+    for (int i = 0; i < 100 && left != 0; ++i) {
+      auto count_marks = cmd({"HLEN", readers_key});
+      auto replies = co_await raw(server, std::move(count_marks));
+      left = replies.at(0).integer;
+      if (left != 0) co_await sleep_for(10ms);
+    }
+    CHECK(left == 0);
+  });
+}
+
+TEST_CASE("redis provider: under cancel_when_unwatched the readers of an instance that died stop counting "
+          "after its marks expire") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    const auto policy = river::disconnect_policy::cancel_when_unwatched(200ms);
+    auto cfg = test_config(server);
+    cfg.presence_ttl = 600ms;
+    auto pa = std::make_shared<redis::provider>(io.get_executor(), cfg);
+    auto pb = std::make_shared<redis::provider>(io.get_executor(), cfg);
+    river::caller a(io.get_executor(), counting_routes(pa, policy));
+    river::caller b(io.get_executor(), counting_routes(pb, policy));
+    auto starter = (co_await a.start("count", json::object())).value();
+    auto elsewhere = (co_await b.resume(starter.resumption_token())).value();
+    (void)co_await elsewhere.next();
+    starter = river::event_reader();
+    // B's connections close with its reader still open: its mark is never dropped, only expires.
+    co_await pb->close();
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < 500 && a.active_runs() != 0; ++i) co_await sleep_for(10ms);
+    CHECK(a.active_runs() == 0u);
+    CHECK(a.stats().runs_aborted == 1u);
+    CHECK(clock_type::now() - t0 >= 200ms);  // the grace, at least
+    elsewhere = river::event_reader();
   });
 }

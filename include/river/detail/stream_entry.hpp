@@ -22,6 +22,7 @@ class stream_entry {
  public:
   virtual ~stream_entry() = default;
   virtual const std::shared_ptr<provider>& get_provider() const noexcept = 0;
+  virtual const disconnect_policy& disconnect() const noexcept = 0;
   /// Decodes the input: an `errc::invalid_input` error, or a run ready to launch.
   virtual result<std::unique_ptr<prepared_run>> prepare(const nlohmann::json& input) const = 0;
 };
@@ -70,10 +71,11 @@ class typed_prepared_run final : public prepared_run {
 template <class Input, class Chunk>
 class typed_stream_entry final : public stream_entry {
  public:
-  typed_stream_entry(std::shared_ptr<provider> p, typename stream<Input, Chunk>::runner_type runner)
-      : provider_(std::move(p)), runner_(std::move(runner)) {}
+  typed_stream_entry(std::shared_ptr<provider> p, const stream<Input, Chunk>& s)
+      : provider_(std::move(p)), runner_(s.get_runner()), disconnect_(s.get_disconnect()) {}
 
   const std::shared_ptr<provider>& get_provider() const noexcept override { return provider_; }
+  const disconnect_policy& disconnect() const noexcept override { return disconnect_; }
 
   result<std::unique_ptr<prepared_run>> prepare(const nlohmann::json& input) const override {
     auto decoded = decode_input<Input>(input);
@@ -85,6 +87,7 @@ class typed_stream_entry final : public stream_entry {
  private:
   std::shared_ptr<provider> provider_;
   typename stream<Input, Chunk>::runner_type runner_;
+  disconnect_policy disconnect_;
 };
 
 }  // namespace river::detail

@@ -86,6 +86,11 @@ struct config {
   /// How long a new run waits for an unreachable Redis before its start is refused with
   /// `errc::storage_unavailable` (HTTP 503 with `Retry-After`).
   std::chrono::milliseconds start_wait = std::chrono::seconds(2);
+  /// How long this instance's mark that it has readers of a run lasts in Redis unless renewed
+  /// (it is renewed every third of it). For streams whose disconnect policy cancels unwatched
+  /// runs: a reader on any instance keeps the run going, and an instance that died stops
+  /// counting within this time.
+  std::chrono::milliseconds presence_ttl = std::chrono::seconds(3);
   /// Most entries one `XRANGE` of a followed run returns.
   std::size_t read_batch = 256;
   /// Entries of a run kept in memory for the readers of this process (the owner's own feed, or

@@ -78,6 +78,15 @@ class provider final : public river::provider {
   /// a lease, such as one written by the TypeScript provider).
   asio::awaitable<result<void>> request_cancel(std::string storage_id, std::string run_id) override;
 
+  /// Counts a reader of the run here, and marks in Redis (`river-readers:{stream-S-R}`, renewed
+  /// every third of `config::presence_ttl`) that this instance has readers of it, unless it runs
+  /// the run itself.
+  run_watch watch(std::string_view storage_id, std::string_view run_id) override;
+
+  /// Readers here, or marks of other instances that have not expired. Errors: `errc::storage_failure`
+  /// when Redis does not answer (River then keeps the run going).
+  asio::awaitable<result<bool>> watched(std::string storage_id, std::string run_id) override;
+
   /// Reachable while the command connection is up; otherwise since when and why.
   storage_health health() const override;
 
