@@ -29,6 +29,7 @@ struct tally {
   std::atomic<int> refused{0};    // requests answered 503 once the shutdown began
   std::atomic<int> cancelled{0};  // DELETE answered 202
   std::atomic<int> resumed{0};    // resumes that read the run from its start
+  std::atomic<int> dropped{0};    // clients that went away from a run cancelled when unwatched
   int past_middle = 0;            // first-wave clients done with their resume or cancel
   std::function<void()> on_first_wave_ready;
 };
@@ -64,12 +65,14 @@ void check_stream(const std::vector<json>& events, tally& t, bool complete) {
 }
 
 // One client: starts a run, reads some of it, then resumes it on a second connection (from the
-// start), cancels it or only reads on, as its number says.
+// start), cancels it, only reads on, or goes away, as its number says. A third of the runs are
+// cancelled when unwatched (their readers counted across the server's threads).
 asio::awaitable<void> client(tcp::endpoint ep, int n, tally& t) {
   auto ex = co_await asio::this_coro::executor;
   http_connection c(ex);
   json input = {{"count", ticks}, {"delay_ms", 5}};
-  const auto started = co_await c.open(ep, post_request("/api/river", start_body("tick", input)));
+  const auto stream = n % 3 == 0 ? "tick_unwatched" : "tick";
+  const auto started = co_await c.open(ep, post_request("/api/river", start_body(stream, input)));
   if (started || c.status() == 503) {
     ++t.refused;
     co_return;
@@ -96,8 +99,13 @@ asio::awaitable<void> client(tcp::endpoint ep, int n, tally& t) {
                                            " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     if (reply.status == 202) ++t.cancelled;
     if (n < clients && ++t.past_middle == clients) t.on_first_wave_ready();
-  } else if (n < clients && ++t.past_middle == clients) {
-    t.on_first_wave_ready();
+  } else {
+    if (n < clients && ++t.past_middle == clients) t.on_first_wave_ready();
+    if (n % 6 == 3) {
+      c.close();
+      ++t.dropped;
+      co_return;
+    }
   }
   co_await c.read_to_end();
   check_stream(parse_like_river_client(c.body()), t, c.done());
@@ -134,11 +142,11 @@ void run_against(const provider_factory& make_provider) {
   for (auto& th : threads) th.join();
 
   INFO("finished " << t.finished << ", cut " << t.cut << ", refused " << t.refused << ", cancelled "
-                   << t.cancelled << ", resumed " << t.resumed);
+                   << t.cancelled << ", resumed " << t.resumed << ", dropped " << t.dropped);
   CHECK(client_io.stopped());
   CHECK(shut_down);
   CHECK(t.finished > 0);
-  CHECK(t.finished + t.cut + t.refused >= clients);
+  CHECK(t.finished + t.cut + t.refused + t.dropped >= clients);
   CHECK(t.resumed + t.cancelled > 0);
 }
 
