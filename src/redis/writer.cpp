@@ -4,6 +4,7 @@
 
 #include "scripts.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -81,7 +82,7 @@ asio::awaitable<result<response>> writer::send() {
   }
 }
 
-asio::awaitable<bool> writer::stored_already(const entry_id& id) {
+asio::awaitable<bool> writer::stored_already(const entry_id& id, const std::optional<entry_id>& end_id) {
   request check;
   check.push({"XREVRANGE", run_->keys.stream, "+", "-", "COUNT", "1"});
   for (;;) {
@@ -92,10 +93,12 @@ asio::awaitable<bool> writer::stored_already(const entry_id& id) {
     }
     auto entries = decode_range(replies.at(0));
     if (!entries || entries->empty()) co_return false;
-    // The last entry is ours, or, for the last record, the end entry that followed it.
+    // The last entry is ours, or, for the last record, the end entry that followed it (whose id
+    // is the next one, or a later millisecond's when the clock moved on between the two).
     auto last = entry_id::parse(entries->front().id);
-    co_return last && (*last == id || (*last == entry_id{id.ms, id.seq + 1} && !entries->front().fields.empty() &&
-                                       entries->front().fields[0].first == "end"));
+    if (!last) co_return false;
+    if (!end_id) co_return *last == id;
+    co_return *last == *end_id && !entries->front().fields.empty() && entries->front().fields[0].first == "end";
   }
 }
 
@@ -111,6 +114,17 @@ asio::awaitable<result<std::string>> writer::append(std::string_view data, bool 
     spare_.pop_back();
   }
   event.assign(data);
+  // Once called, an append is stored or fails as a whole. A cancelled run's runner is cancelled
+  // in whatever it awaits, this append included: were that to stop it between Redis storing the
+  // entry (or a retry of it) and this instance's readers getting it, they would miss an event
+  // Redis holds. The storing runs as its own operation, which that cancellation does not reach.
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::co_spawn(ex, store(std::move(event), last),
+                                    asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+}
+
+asio::awaitable<result<std::string>> writer::store(std::string event, bool last) {
+  auto& run = *run_;
   struct give_back {
     std::vector<std::string>& spare;
     std::string& event;
@@ -175,7 +189,9 @@ asio::awaitable<result<std::string>> writer::append(std::string_view data, bool 
   if (!answer || !answer->is_text()) {
     // Refused: stored by an attempt whose reply was lost, or the run was closed elsewhere
     // ("producer lost": its end entry has the largest id).
-    if (answer && id_refused(*answer) && co_await stored_already(id)) {
+    const auto ours = last ? std::optional<entry_id>(end_id) : std::nullopt;
+    const bool stored_before = answer && id_refused(*answer) && co_await stored_already(id, ours);
+    if (stored_before) {
       // Stored before: the same entry, as Redis holds it.
     } else {
       run.lost = true;

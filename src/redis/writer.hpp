@@ -27,13 +27,15 @@ class writer final : public log_writer {
   asio::awaitable<result<std::string>> append(std::string_view data, bool last) override;
 
  private:
+  // The append itself, in call order (its turn), as one operation.
+  asio::awaitable<result<std::string>> store(std::string event, bool last);
   // Sends the request until Redis answers it or the outage limit passes.
   asio::awaitable<result<response>> send();
   // The next entry id: past the last, from this host's clock.
   entry_id next_id();
   // After Redis refused an id as not past the stream's last: whether the last is `id` (ours,
-  // stored by an earlier attempt).
-  asio::awaitable<bool> stored_already(const entry_id& id);
+  // stored by an earlier attempt), or `end_id` for the last record (its end entry).
+  asio::awaitable<bool> stored_already(const entry_id& id, const std::optional<entry_id>& end_id);
   asio::awaitable<void> take_turn();
   void pass_turn();
   river::error stopped_error() const;

@@ -249,6 +249,24 @@ bool matches(const reading& r, const stored_run& s) {
   return r.got.empty() || terminal_kind(r.got.back().data).empty() || from + r.got.size() == s.items.size();
 }
 
+void describe_mismatch(const reading& r, const run_info& run, const stored_run& s) {
+  std::cout << "MISMATCH in " << run.key << ", read after '" << r.after << "' got " << r.got.size()
+            << " events; Redis holds " << s.items.size() << " items" << (s.ended ? " and the end" : "") << "\n";
+  std::size_t k = 0;
+  if (!r.after.empty()) {
+    auto it = std::find_if(s.items.begin(), s.items.end(), [&](const record& i) { return i.id == r.after; });
+    if (it == s.items.end()) std::cout << "  the position it read after is not in Redis\n";
+    k = it == s.items.end() ? 0 : static_cast<std::size_t>(it - s.items.begin()) + 1;
+  }
+  for (std::size_t i = 0; i < r.got.size(); ++i, ++k) {
+    const bool same = k < s.items.size() && r.got[i] == s.items[k];
+    if (same && i + 3 < r.got.size()) continue;
+    std::cout << "  got    " << r.got[i].id << " " << r.got[i].data.substr(0, 120) << "\n";
+    if (k < s.items.size()) std::cout << "  stored " << s.items[k].id << " " << s.items[k].data.substr(0, 120) << "\n";
+    if (!same) break;
+  }
+}
+
 }  // namespace
 
 TEST_CASE("chaos soak: instances and Redis killed, paused and restarted under load lose and repeat nothing",
@@ -306,7 +324,18 @@ TEST_CASE("chaos soak: instances and Redis killed, paused and restarted under lo
         std::size_t mismatched = 0, events = 0;
         for (const auto& r : w.reads) {
           events += r.got.size();
-          if (!matches(r, final_state[r.run])) ++mismatched;
+          if (matches(r, final_state[r.run])) continue;
+          // The first few, whole, for whoever finds out why.
+          if (++mismatched <= 3) describe_mismatch(r, w.runs[r.run], final_state[r.run]);
+        }
+        std::size_t described = 0;
+        for (std::size_t i = 0; i < final_state.size() && described < 3; ++i) {
+          const auto& items = final_state[i].items;
+          if (items.empty() || items.back().data.find("without a terminal event") == std::string::npos) continue;
+          ++described;
+          std::cout << "run " << w.runs[i].key << " ended without its terminal event; its last entries:\n";
+          for (std::size_t k = items.size() > 4 ? items.size() - 4 : 0; k < items.size(); ++k)
+            std::cout << "  " << items[k].id << " " << items[k].data.substr(0, 160) << "\n";
         }
         redis.close();
 
