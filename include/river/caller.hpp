@@ -106,10 +106,10 @@ class caller {
       if (options_.sign_token) options_.sign_token(t);
       token = encode_token(t);
       // A token nobody could use again is not handed out (the router bounds the name; a
-      // signature can still be long).
+      // signature can still be long): the server's setup is at fault (HTTP 500).
       if (token.size() > max_encoded_token_size)
-        co_return error::from_code(errc::invalid_request, "The run's resumption token would be too long to decode",
-                                   {{"tokenBytes", token.size()}, {"limit", max_encoded_token_size}});
+        co_return error("The run's resumption token would be too long to decode: its signature is too long",
+                        error_type::internal, {{"tokenBytes", token.size()}, {"limit", max_encoded_token_size}});
     }
     auto core = std::make_shared<detail::run_core>(detail::make_strand(ex_), run_id, std::string(p->storage_id()),
                                                    stream_name, std::move(metadata), registry_, options_.budget);
@@ -156,7 +156,8 @@ class caller {
     auto reader = detail::watch_if(entry->disconnect(), *p, decoded.stream_storage_id, decoded.stream_run_id,
                                    std::move(*log));
     auto reader_ex = co_await asio::this_coro::executor;
-    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(reader), decoded.stream_run_id, std::move(token));
+    co_return basic_event_reader<Chunk>(std::move(reader_ex), std::move(reader), decoded.stream_run_id,
+                                        std::move(token));
   }
 
   /// Cancels the run a token names, wherever it executes; the run ends with `aborted`. Errors:

@@ -67,7 +67,9 @@ class log_writer {
   /// making the next. `data` is valid until the operation first suspends (River reuses its
   /// buffer): a provider copies what it keeps before its first `co_await`. A writer destroyed
   /// before its last record must close the log so that readers do not wait forever (the memory
-  /// provider appends a fatal error).
+  /// provider appends a fatal error). Once called, an append is stored or fails as a whole: the
+  /// cancellation of the coroutine that awaits it (a cancelled run's runner) must not stop it
+  /// half way, where the storage holds a record its readers never get.
   virtual asio::awaitable<result<std::string>> append(std::string_view data, bool last) = 0;
 };
 

@@ -332,7 +332,9 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       req.push({"SELECT", db});
     }
     if (!cfg_.client_name.empty()) req.push({"CLIENT", "SETNAME", cfg_.client_name});
-    if (req.empty()) co_return error_code{};
+    // A Redis that is still loading its data (after a restart) answers PING with `-LOADING`: the
+    // connection is not up until it serves, so requests wait for it instead of failing.
+    req.push({"PING"});
     auto [wec, n] = co_await asio::async_write(s.socket, asio::buffer(req.payload()), tuple_awaitable);
     if (wec) co_return wec;
     detail::reply_parser parser(cfg_.max_read_buffer);

@@ -29,7 +29,8 @@ void provider_state::tell_presence(const std::string& stream_key, bool present) 
     if (self->is_closed() || self->owned_here(stream_key)) return;
     request req;
     if (present)
-      req.push({"EVAL", presence_script, "1", readers_key(stream_key), self->instance, ms_text(self->cfg.presence_ttl)});
+      req.push({"EVAL", presence_script, "1", readers_key(stream_key), self->instance,
+                ms_text(self->cfg.presence_ttl)});
     else
       req.push({"HDEL", readers_key(stream_key), self->instance});
     // A mark that fails to go out is renewed within a third of its ttl; an unmark, expires.

@@ -49,10 +49,9 @@ river::router test_router(std::shared_ptr<river::provider> provider) {
     }
   };
   r.add("tick", river::stream<tick_input, tick_chunk>().provider(provider).runner(ticks));
-  r.add("tick_unwatched", river::stream<tick_input, tick_chunk>()
-                              .provider(provider)
-                              .disconnect(river::disconnect_policy::cancel_when_unwatched(std::chrono::milliseconds(200)))
-                              .runner(ticks));
+  const auto unwatched = river::disconnect_policy::cancel_when_unwatched(std::chrono::milliseconds(200));
+  r.add("tick_unwatched",
+        river::stream<tick_input, tick_chunk>().provider(provider).disconnect(unwatched).runner(ticks));
   r.add("blob", river::stream<blob_input, text_chunk>().provider(provider).runner(
                     [](river::run_context<blob_input, text_chunk>& ctx) -> asio::awaitable<void> {
                       const text_chunk c{std::string(static_cast<std::size_t>(ctx.input().size), 'x')};

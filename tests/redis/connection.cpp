@@ -133,7 +133,7 @@ TEST_CASE("redis connection: callback, use_awaitable, as_tuple and use_future al
   CHECK(fut.get().at(0).text == "PONG");
 }
 
-TEST_CASE("redis connection: AUTH and SELECT from the URL, a wrong password is a clear error") {
+TEST_CASE("redis connection: AUTH and SELECT from the URL, a wrong or missing password is a clear error") {
   if (!redis_or_skip()) return;
   redis_server::options opts;
   opts.password = "s3cret";
@@ -164,11 +164,14 @@ TEST_CASE("redis connection: AUTH and SELECT from the URL, a wrong password is a
     CHECK(wrong.last_error().find("WRONGPASS") != std::string::npos);
     CHECK(!wrong.connected());
 
+    // Without a password the handshake's PING is refused: a clear error at once, not on every
+    // command.
     redis::connection anonymous(io.get_executor(), server.url(), quick());
     anonymous.start();
     auto req8 = one({"GET", "where"});
-    auto denied = co_await exec(anonymous, std::move(req8));
-    CHECK(denied.at(0).text.starts_with("NOAUTH"));
+    auto [denied_ec, denied] = co_await anonymous.async_exec(std::move(req8), tuple_awaitable);
+    CHECK(denied_ec == redis::error::not_connected);
+    CHECK(anonymous.last_error().find("NOAUTH") != std::string::npos);
   });
 }
 

@@ -23,6 +23,11 @@ namespace river::redis {
 /// into one write while earlier ones are still on the wire, and replies are matched to requests
 /// in order (`detail::multiplexer`). hiredis parses the replies; Asio owns the socket.
 ///
+/// Connecting sends `AUTH` and `SELECT` from the URL, `CLIENT SETNAME`, then `PING`: a server
+/// that refuses any of them (a wrong or missing password, a restarted Redis still loading its
+/// data, which answers `-LOADING`) is not connected, and the attempt is made again after the
+/// backoff; `last_error` says why.
+///
 /// Pub/sub: a connection with a push handler (`set_push_handler`) tells messages the server
 /// pushes (`smessage`, `message`) from replies and hands them to the handler.
 ///
