@@ -103,13 +103,29 @@ answer preflight(const request& req, const handler_options& opts) {
 
 }  // namespace
 
+namespace {
+
+// Whether `origin` can be a browser's serialized origin, `scheme://host[:port]` or "null": what
+// "*" echoes. Anything else (no browser sends it) would only make the response's head longer
+// than clients read, or carry bytes no header should.
+bool serialized_origin(std::string_view origin) {
+  if (origin == "null") return true;
+  if (origin.size() > 512 || origin.find("://") == std::string_view::npos) return false;
+  return std::all_of(origin.begin(), origin.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+           ch == '+' || ch == ':' || ch == '/' || ch == '[' || ch == ']';
+  });
+}
+
+}  // namespace
+
 std::string cors_fields(const request& req, const handler_options& opts) {
   if (opts.cors_origins.empty()) return {};
   auto it = req.find(beast_http::field::origin);
   if (it == req.end()) return {};
   const auto origin = it->value();
   for (const auto& allowed : opts.cors_origins) {
-    if (allowed == "*" || allowed == origin) {
+    if ((allowed == "*" && serialized_origin(origin)) || allowed == origin) {
       std::string out("Access-Control-Allow-Origin: ");
       out.append(origin.data(), origin.size());
       out.append("\r\nVary: Origin\r\n");

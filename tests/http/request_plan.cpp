@@ -117,6 +117,17 @@ TEST_CASE("request plan: a CORS preflight from an allowed origin gets the CORS f
   CHECK(other.fields == "Allow: GET, POST, DELETE, OPTIONS\r\n");
   CHECK(river::http::detail::cors_fields(make(beast_http::verb::get, "/", {}, {{"Origin", "https://app.example"}}), opts) ==
         "Access-Control-Allow-Origin: https://app.example\r\nVary: Origin\r\n");
+  // "*" echoes what a browser sends as an origin, nothing else (found by fuzzing: an Origin of
+  // kilobytes made a response head longer than clients read).
+  opts.cors_origins = {"*"};
+  const auto cors_of = [&](std::string origin) {
+    return river::http::detail::cors_fields(make(beast_http::verb::get, "/", {}, {{"Origin", origin}}), opts);
+  };
+  CHECK(cors_of("http://[::1]:8080") == "Access-Control-Allow-Origin: http://[::1]:8080\r\nVary: Origin\r\n");
+  CHECK(cors_of("null") == "Access-Control-Allow-Origin: null\r\nVary: Origin\r\n");
+  CHECK(cors_of("https://" + std::string(9000, 'a')).empty());
+  CHECK(cors_of("https://caf\xc3\xa9.example").empty());
+  CHECK(cors_of("not an origin").empty());
 }
 
 TEST_CASE("request plan: the client of a request is its peer, an IPv6 peer by its /64, or what the hook says",

@@ -45,7 +45,8 @@ struct handler_options {
   /// one batch; the default leaves room for thousands of them.
   std::size_t max_queued_bytes = std::size_t{1} << 30;
   /// Origins allowed to call the endpoint from a web page of another origin (CORS). "*" allows
-  /// any origin. Empty: no CORS headers are sent.
+  /// any origin (echoed when it is one a browser sends: `scheme://host[:port]` or `null`).
+  /// Empty: no CORS headers are sent.
   std::vector<std::string> cors_origins;
   /// How fast one client may start runs; past it a start gets 429 with `Retry-After`. (How many
   /// runs one client may have running at once is the caller's `max_runs_per_client`.)
