@@ -23,14 +23,23 @@ struct run_keys {
     run_keys k;
     k.stream = "stream-";
     k.stream.append(storage_id).append("-").append(run_id);
-    const auto tag = "{" + k.stream + "}";
-    k.lease = "river-lease:" + tag;
-    k.cancel = "river-cancel:" + tag;
-    k.suspect = "river-suspect:" + tag;
-    k.notices = "river-notice:" + tag;
-    k.control = "river-control:" + tag;
-    k.readers = "river-readers:" + tag;
+    k.lease = tagged("river-lease:", k.stream);
+    k.cancel = tagged("river-cancel:", k.stream);
+    k.suspect = tagged("river-suspect:", k.stream);
+    k.notices = tagged("river-notice:", k.stream);
+    k.control = tagged("river-control:", k.stream);
+    k.readers = readers_of(k.stream);
     return k;
+  }
+
+  /// The readers hash of the run whose stream key this is.
+  static std::string readers_of(std::string_view stream) { return tagged("river-readers:", stream); }
+
+ private:
+  static std::string tagged(std::string_view prefix, std::string_view stream) {
+    std::string out(prefix);
+    out.append("{").append(stream).append("}");
+    return out;
   }
 };
 

@@ -7,13 +7,6 @@
 
 namespace river::redis::detail {
 
-namespace {
-
-// The readers hash of the run whose stream key this is (keys.hpp).
-std::string readers_key(const std::string& stream_key) { return "river-readers:{" + stream_key + "}"; }
-
-}  // namespace
-
 run_watch provider_state::watch(const run_keys& keys) { return watchers->watch(keys.stream); }
 
 bool provider_state::owned_here(const std::string& stream_key) const {
@@ -29,10 +22,10 @@ void provider_state::tell_presence(const std::string& stream_key, bool present) 
     if (self->is_closed() || self->owned_here(stream_key)) return;
     request req;
     if (present)
-      req.push({"EVAL", presence_script, "1", readers_key(stream_key), self->instance,
+      req.push({"EVAL", presence_script, "1", run_keys::readers_of(stream_key), self->instance,
                 ms_text(self->cfg.presence_ttl)});
     else
-      req.push({"HDEL", readers_key(stream_key), self->instance});
+      req.push({"HDEL", run_keys::readers_of(stream_key), self->instance});
     // A mark that fails to go out is renewed within a third of its ttl; an unmark, expires.
     self->cmd.async_exec(req, [](error_code, response) {});
   });
@@ -43,7 +36,7 @@ void provider_state::renew_presence() {
   const auto ttl = ms_text(cfg.presence_ttl);
   for (const auto& stream_key : watchers->watched()) {
     if (owned_here(stream_key)) continue;
-    req.push({"EVAL", presence_script, "1", readers_key(stream_key), instance, ttl});
+    req.push({"EVAL", presence_script, "1", run_keys::readers_of(stream_key), instance, ttl});
   }
   if (req.expected_replies() > 0) cmd.async_exec(req, [](error_code, response) {});
 }

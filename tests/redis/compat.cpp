@@ -60,6 +60,25 @@ river::router counting_routes(std::shared_ptr<redis::provider> p,
   return routes;
 }
 
+// Two instances on one Redis serving "count" with `cancel_when_unwatched(grace)`; marks of
+// readers expire after 600 ms.
+struct two_instances {
+  two_instances(asio::io_context& io, const redis_server& server, std::chrono::milliseconds grace)
+      : pa(std::make_shared<redis::provider>(io.get_executor(), config_of(server))),
+        pb(std::make_shared<redis::provider>(io.get_executor(), config_of(server))),
+        a(io.get_executor(), counting_routes(pa, river::disconnect_policy::cancel_when_unwatched(grace))),
+        b(io.get_executor(), counting_routes(pb, river::disconnect_policy::cancel_when_unwatched(grace))) {}
+
+  static redis::config config_of(const redis_server& server) {
+    auto cfg = test_config(server);
+    cfg.presence_ttl = 600ms;
+    return cfg;
+  }
+
+  std::shared_ptr<redis::provider> pa, pb;
+  river::caller a, b;
+};
+
 }  // namespace
 
 TEST_CASE("redis compatibility: a run written as the TypeScript provider writes it is resumed, finished or live") {
@@ -242,14 +261,8 @@ TEST_CASE("redis provider: under cancel_when_unwatched a reader on another insta
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    constexpr auto grace = 300ms;
-    const auto policy = river::disconnect_policy::cancel_when_unwatched(grace);
-    auto cfg = test_config(server);
-    cfg.presence_ttl = 600ms;
-    auto pa = std::make_shared<redis::provider>(io.get_executor(), cfg);
-    auto pb = std::make_shared<redis::provider>(io.get_executor(), cfg);
-    river::caller a(io.get_executor(), counting_routes(pa, policy));
-    river::caller b(io.get_executor(), counting_routes(pb, policy));
+    two_instances w(io, server, 300ms);
+    auto& [pa, pb, a, b] = w;
     auto starter = (co_await a.start("count", json::object())).value();
     const auto token = starter.resumption_token();
     const auto readers_key = "river-readers:{stream-default-" + starter.run_id() + "}";
@@ -299,13 +312,8 @@ TEST_CASE("redis provider: under cancel_when_unwatched the readers of an instanc
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    const auto policy = river::disconnect_policy::cancel_when_unwatched(200ms);
-    auto cfg = test_config(server);
-    cfg.presence_ttl = 600ms;
-    auto pa = std::make_shared<redis::provider>(io.get_executor(), cfg);
-    auto pb = std::make_shared<redis::provider>(io.get_executor(), cfg);
-    river::caller a(io.get_executor(), counting_routes(pa, policy));
-    river::caller b(io.get_executor(), counting_routes(pb, policy));
+    two_instances w(io, server, 200ms);
+    auto& [pa, pb, a, b] = w;
     auto starter = (co_await a.start("count", json::object())).value();
     auto elsewhere = (co_await b.resume(starter.resumption_token())).value();
     (void)co_await elsewhere.next();
