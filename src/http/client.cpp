@@ -795,7 +795,7 @@ const std::string& event_source::resumption_token() const noexcept { return impl
 const std::string& event_source::position() const noexcept { return impl_->returned_position; }
 std::size_t event_source::reconnections() const noexcept { return impl_->reconnections; }
 
-asio::awaitable<result<void>> cancel_run(std::shared_ptr<const client_config> cfg, std::string token) {
+asio::awaitable<result<void>> send_cancel(std::shared_ptr<const client_config> cfg, std::string token) {
   auto ex = co_await asio::this_coro::executor;
   exchange x(*cfg, ex);
   std::string target = resume_target(*cfg, token);

@@ -1,7 +1,9 @@
 #include <river/http/client.hpp>
 
 #include "support/bounded.hpp"
+#include "support/collect.hpp"
 #include "support/fake_river.hpp"
+#include "support/read_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -39,18 +41,6 @@ river::http::client_options fast_options() {
   return o;
 }
 
-// Reads a stream to its end, throwing on failure.
-template <class Chunk>
-asio::awaitable<std::vector<river::basic_event<Chunk>>> read_all(river::http::basic_event_stream<Chunk>& s) {
-  std::vector<river::basic_event<Chunk>> out;
-  for (;;) {
-    auto ev = co_await s.next();
-    if (!ev) break;
-    out.push_back(std::move(*ev));
-  }
-  co_return out;
-}
-
 // Reads a stream until it fails; returns the events before the failure and the failure.
 template <class Chunk>
 asio::awaitable<std::pair<std::vector<river::basic_event<Chunk>>, river::error>> read_until_error(
@@ -68,24 +58,10 @@ asio::awaitable<std::pair<std::vector<river::basic_event<Chunk>>, river::error>>
   co_return out;
 }
 
-// The JSON text of each event (positions aside): what the server's log holds.
-template <class Chunk>
-std::vector<std::string> texts_of(const std::vector<river::basic_event<Chunk>>& evs) {
-  std::vector<std::string> out;
-  for (const auto& e : evs) out.push_back(river::to_json_text(e));
-  return out;
-}
-
 std::vector<std::string> positions_of(const std::vector<event_t>& evs) {
   std::vector<std::string> out;
   for (const auto& e : evs) out.push_back(e.position);
   return out;
-}
-
-json chat_input() {
-  json input;
-  input["message"] = "hi";
-  return input;
 }
 
 }  // namespace client_test
@@ -112,7 +88,7 @@ TEST_CASE("client starts a run with POST and reads its typed events with their p
     CHECK_FALSE(req.has_header("Last-Event-ID"));
     CHECK(req.body == R"({"input":{"message":"hi"},"routerStreamKey":"chat"})");
 
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
     REQUIRE(events.size() == 5u);
     CHECK(events[1].chunk()->text == "t1");
     CHECK(events[3].chunk()->text == "t3");
@@ -149,7 +125,7 @@ TEST_CASE("client resumes with GET, the token as resumeKey and the position as L
     CHECK(req.header("Last-Event-ID") == fake_river::position(3));
 
     std::vector<std::string> expected(river.events().begin() + 3, river.events().end());
-    CHECK(texts_of(events) == expected);
+    CHECK(texts(events) == expected);
     CHECK(events.front().chunk()->text == "t3");
     CHECK(opened->run_id() == "run-1");  // from the token
     CHECK(opened->resumption_token() == river.token());
@@ -158,7 +134,7 @@ TEST_CASE("client resumes with GET, the token as resumeKey and the position as L
     auto again = co_await c.resume<text_chunk>(river.token());
     REQUIRE(again.has_value());
     auto all = co_await read_all(*again);
-    CHECK(texts_of(all) == river.events());
+    CHECK(texts(all) == river.events());
     CHECK_FALSE(server.requests()[1].has_header("Last-Event-ID"));
   });
 }
@@ -198,7 +174,7 @@ TEST_CASE("client resumes by itself after lost connections and delivers every ev
         REQUIRE(opened.has_value());
         auto events = co_await read_all(*opened);
 
-        CHECK(texts_of(events) == river.events());
+        CHECK(texts(events) == river.events());
         // Each event has its position, but for those whose position was cut off (before_id): they
         // were delivered when the connection was lost, without it.
         std::size_t without = 0;
@@ -248,7 +224,7 @@ TEST_CASE("client resumes by itself against a server that sends no positions, sk
         auto [events, failure] = co_await read_until_error(*opened);
         INFO(failure.message);
         CHECK_FALSE(failure.code);
-        CHECK(texts_of(events) == river.events());
+        CHECK(texts(events) == river.events());
         for (const auto& e : events) CHECK(e.position.empty());
         CHECK(opened->position().empty());
         for (std::size_t i = 1; i < server.requests().size(); ++i) {
@@ -274,7 +250,7 @@ TEST_CASE("client reads positions sent inside event messages, and resumes from t
     auto opened = co_await c.start<text_chunk>("chat", input);
     REQUIRE(opened.has_value());
     auto events = co_await read_all(*opened);
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
     for (std::size_t i = 0; i < events.size(); ++i) CHECK(events[i].position == fake_river::position(i + 1));
     REQUIRE(server.requests().size() == 2u);
     CHECK(server.requests()[1].header("Last-Event-ID") == fake_river::position(3));
@@ -322,7 +298,7 @@ TEST_CASE("client resumes after a silent connection passes the idle timeout", "[
     auto started = std::chrono::steady_clock::now();
     auto events = co_await read_all(*opened);
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
     CHECK(opened->reconnections() == 2u);
     CHECK(server.requests()[1].header("Last-Event-ID") == fake_river::position(2));
     server.stop();
@@ -351,7 +327,7 @@ TEST_CASE("client waits for a reader slower than its timeouts without reconnecti
       if (!ev) break;
       events.push_back(std::move(*ev));
     }
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
     CHECK(opened->reconnections() == 0u);
     CHECK(server.requests().size() == 1u);
   });

@@ -1,7 +1,9 @@
 #include <river/http/client.hpp>
 
 #include "support/bounded.hpp"
+#include "support/collect.hpp"
 #include "support/fake_river.hpp"
+#include "support/read_stream.hpp"
 #include "support/test_tls.hpp"
 
 #include <boost/asio/ssl/context.hpp>
@@ -30,28 +32,6 @@ river::http::client_options options_with(std::shared_ptr<asio::ssl::context> ctx
   return o;
 }
 
-std::vector<std::string> texts_of(const std::vector<river::event>& evs) {
-  std::vector<std::string> out;
-  for (const auto& e : evs) out.push_back(river::to_json_text(e));
-  return out;
-}
-
-asio::awaitable<std::vector<river::event>> read_all(river::http::event_stream& s) {
-  std::vector<river::event> out;
-  for (;;) {
-    auto ev = co_await s.next();
-    if (!ev) break;
-    out.push_back(std::move(*ev));
-  }
-  co_return out;
-}
-
-nlohmann::json chat_input() {
-  nlohmann::json input;
-  input["message"] = "hi";
-  return input;
-}
-
 }  // namespace client_tls_test
 
 using namespace client_tls_test;
@@ -70,7 +50,7 @@ TEST_CASE("client reads a run over https from a server whose certificate it veri
     INFO((opened.has_value() ? std::string() : opened.error().message));
     REQUIRE(opened.has_value());
     auto events = co_await read_all(*opened);
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
     CHECK(opened->reconnections() == 1u);
     REQUIRE(server.requests().size() == 2u);
     CHECK(server.requests()[0].server_name.empty());  // no SNI for an IP address
@@ -90,7 +70,7 @@ TEST_CASE("client names the host in SNI and checks the certificate names it", "[
     INFO((opened.has_value() ? std::string() : opened.error().message));
     REQUIRE(opened.has_value());
     auto events = co_await read_all(*opened);
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
     REQUIRE(server.requests().size() == 1u);
     CHECK(server.requests()[0].server_name == "localhost");
     CHECK(server.requests()[0].header("Host") == "localhost:" + std::to_string(server.port()));
@@ -132,7 +112,7 @@ TEST_CASE("client accepts a certificate for another host when host checks are of
     INFO((opened.has_value() ? std::string() : opened.error().message));
     REQUIRE(opened.has_value());
     auto events = co_await read_all(*opened);
-    CHECK(texts_of(events) == river.events());
+    CHECK(texts(events) == river.events());
   });
 }
 

@@ -26,6 +26,13 @@ enum class cut_kind {
   before_id,    ///< after the next event, before its position
 };
 
+/// The input of the fake's stream.
+inline nlohmann::json chat_input() {
+  nlohmann::json input;
+  input["message"] = "hi";
+  return input;
+}
+
 struct fake_river_options {
   bool send_ids = true;
   /// For each response in turn (start or resume): the events to send before cutting it; -1 or a

@@ -78,7 +78,7 @@ class client {
   /// Asks the server to cancel the run that `token` names (`DELETE`, a protocol extension that
   /// TypeScript River servers do not offer); the run ends with `aborted`. Errors: the server's
   /// (unknown run, run already finished), and the transport's.
-  asio::awaitable<result<void>> cancel(std::string token) const { return detail::cancel_run(cfg_, std::move(token)); }
+  asio::awaitable<result<void>> cancel(std::string token) const { return detail::send_cancel(cfg_, std::move(token)); }
 
   /// `start` for any completion token. Signature: `void(error_code, basic_event_stream<Chunk>)`.
   /// Cancellation: terminal; the request is abandoned (the run may have started at the server).

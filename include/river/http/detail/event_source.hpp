@@ -71,6 +71,6 @@ class event_source {
 };
 
 /// Sends `DELETE ?resumeKey=token`.
-asio::awaitable<result<void>> cancel_run(std::shared_ptr<const client_config> cfg, std::string token);
+asio::awaitable<result<void>> send_cancel(std::shared_ptr<const client_config> cfg, std::string token);
 
 }  // namespace river::http::detail
