@@ -133,6 +133,7 @@ reader_cost remote_reader_cost(std::uint16_t port, int followed, int events) {
     auto cfg = config_for(port);
     cfg.storage_id = "followed-" + std::to_string(followed);
     cfg.producer_lost_timeout = std::chrono::minutes(10);  // no lease checks while measuring
+    cfg.max_running_runs = static_cast<std::size_t>(followed) + 1;  // the idle runs and the streaming one
     river::redis::provider writer_side(io.get_executor(), cfg);
     river::redis::provider reader_side(io.get_executor(), cfg);
     std::vector<river::new_log> idle;

@@ -54,12 +54,17 @@ enum class read_status {
   end,      ///< the log is closed and every record was read
 };
 
-/// Appends the records of one run, in order. Obtained from `provider::create_log`.
+/// Appends the records of one run, in order. Obtained from `provider::create_log`. River calls
+/// a writer from one strand (its run's), never from two threads at once; a writer may run work
+/// of its own on the executor of its caller.
 class log_writer {
  public:
   virtual ~log_writer() = default;
 
-  /// Appends one record and completes when it is stored, with its position.
+  /// Appends one record and completes when it is stored, with its position; or, for a provider
+  /// that writes behind (the Redis provider within its `write_window`), as soon as it is queued
+  /// to be stored in call order, its position chosen. Readers see a record only once it is
+  /// stored. A queued record that the storage then fails stops the log: later appends fail.
   ///
   /// `last` marks the closing record: afterwards the log refuses appends (`errc::run_closed`)
   /// and readers end after reading it. Records are stored in the order of the calls: a call is

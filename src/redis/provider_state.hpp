@@ -69,8 +69,6 @@ struct local_run {
   std::atomic<stop_cause> cause{stop_cause::none};
   bool first = true;                    // the next append is the first (the writer's order of calls)
   std::atomic<bool> followed{false};    // another instance reads it: appends publish notices
-  bool notice_in_flight = false;        // a notice is on its way with an append (writer's order)
-  bool notice_owed = false;             // appends went out without one meanwhile
   // When Redis first failed this run in the current outage (ms since the clock's epoch; 0: none).
   std::atomic<std::int64_t> failing_since{0};
 };

@@ -13,6 +13,9 @@ namespace river::redis::detail {
 
 namespace {
 
+// Event buffers a writer keeps for reuse: enough for the batches of a run that appends in bursts.
+constexpr std::size_t spare_buffers = 64;
+
 // Redis's refusal of an XADD id at or before the stream's last entry.
 bool id_refused(const value& v) { return v.is_error() && v.text.find("equal or smaller") != std::string::npos; }
 
@@ -48,23 +51,182 @@ entry_id writer::next_id() {
   return last_id_;
 }
 
-asio::awaitable<void> writer::take_turn() {
-  if (!busy_) {
-    busy_ = true;
-    co_return;
-  }
-  auto turn = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, clock_type::time_point::max());
-  waiting_.push_back(turn);
-  (void)co_await turn->async_wait(tuple_awaitable);  // cancelled: our turn
+bool writer::window_full() const {
+  // A window of 0 holds every append until Redis has stored it (and everything before it).
+  const auto count = queue_.size() + batch_.size();
+  return count > st_->cfg.write_window || pending_bytes_ > st_->cfg.write_window_bytes;
 }
 
-void writer::pass_turn() {
-  if (waiting_.empty()) {
-    busy_ = false;
-    return;
+asio::awaitable<void> writer::wait_for_batch() {
+  if (!batch_done_) batch_done_.emplace(co_await asio::this_coro::executor, clock_type::time_point::max());
+  // Out of reach of the caller's cancellation: the batch ends within the outage limit.
+  (void)co_await batch_done_->async_wait(asio::bind_cancellation_slot(asio::cancellation_slot(), tuple_awaitable));
+}
+
+asio::awaitable<result<std::string>> writer::append(std::string_view data, bool last) {
+  auto& run = *run_;
+  if (run.closed) co_return river::error::from_code(errc::run_closed, "The run has already ended");
+  if (run.lost) co_return stopped_error();
+  if (failure_ && !last) co_return *failure_;
+  if (last) run.closed = true;
+
+  // The caller's buffer is valid until the first suspension: keep the event.
+  pending p;
+  if (!spare_.empty()) {
+    p.event = std::move(spare_.back());
+    spare_.pop_back();
   }
-  waiting_.front()->cancel();
-  waiting_.pop_front();
+  p.event.assign(data);
+  p.id = next_id();
+  p.id_text = p.id.to_string();
+  auto position = p.id_text;
+  pending_bytes_ += p.event.size();
+  queue_.push_back(std::move(p));
+  if (last) {
+    last_queued_ = true;
+    end_id_ = next_id();
+  }
+  if (!draining_) {
+    draining_ = true;
+    asio::co_spawn(co_await asio::this_coro::executor, drain(shared_from_this()), asio::detached);
+  }
+
+  if (last) {
+    while (!last_outcome_) co_await wait_for_batch();
+    if (!*last_outcome_) co_return last_outcome_->error();
+    co_return position;
+  }
+  while (window_full() && !failure_) co_await wait_for_batch();
+  // Failed meanwhile: this append was dropped with the rest of the queue, or was in the batch.
+  if (failure_) co_return *failure_;
+  co_return position;
+}
+
+asio::awaitable<void> writer::drain(std::shared_ptr<writer> self) {
+  auto& w = *self;
+  while (!w.queue_.empty()) {
+    std::swap(w.batch_, w.queue_);
+    w.last_in_batch_ = w.last_queued_;
+    auto failure = co_await w.store_batch();
+    if (failure) {
+      w.failure_ = failure;
+      // What was queued meanwhile was never sent: it fails with the batch.
+      for (auto& p : w.queue_) w.batch_.push_back(std::move(p));
+      w.queue_.clear();
+      w.last_in_batch_ = w.last_queued_;
+    } else {
+      w.feed_batch();
+    }
+    if (w.last_in_batch_) {
+      w.st_->remove_run(w.run_);
+      w.last_outcome_ = failure ? result<void>(*failure) : result<void>{};
+    }
+    for (auto& p : w.batch_) {
+      w.pending_bytes_ -= p.event.size();
+      if (w.spare_.size() < spare_buffers) w.spare_.push_back(std::move(p.event));
+    }
+    w.batch_.clear();
+    if (w.batch_done_) w.batch_done_->cancel();
+  }
+  w.draining_ = false;
+}
+
+void writer::encode_batch() {
+  auto& run = *run_;
+  req_.clear();
+  const auto items = last_in_batch_ ? batch_.size() - 1 : batch_.size();
+  for (std::size_t i = 0; i < items; ++i) {
+    const auto& p = batch_[i];
+    if (run.first) {
+      // The first entry carries the `lease` marker: readers judge a lapsed lease only for runs
+      // that have one (a TypeScript producer keeps none).
+      req_.push({"XADD", run.keys.stream, p.id_text, "item", p.event, "lease", "1"});
+      run.first = false;
+    } else {
+      req_.push({"XADD", run.keys.stream, p.id_text, "item", p.event});
+    }
+  }
+  if (last_in_batch_) {
+    const auto& p = batch_.back();
+    const auto end_text = end_id_.to_string();
+    req_.push({"MULTI"});
+    req_.push({"XADD", run.keys.stream, p.id_text, "item", p.event});
+    req_.push({"XADD", run.keys.stream, end_text, "end", "STREAM_END"});
+    req_.push({"PEXPIRE", run.keys.stream, ms_text(st_->cfg.retention)});
+    req_.push({"DEL", run.keys.lease});
+    req_.push({"EXEC"});
+  }
+  // Readers elsewhere learn of the batch from a notice, once another instance follows the run
+  // (and always of the last one). One batch is in flight at a time, so is one notice.
+  if (last_in_batch_ || run.followed.load(std::memory_order_relaxed)) req_.push({"SPUBLISH", run.keys.notices, "1"});
+}
+
+asio::awaitable<std::optional<river::error>> writer::store_batch() {
+  auto& run = *run_;
+  if (run.lost) co_return stopped_error();
+  encode_batch();
+  auto sent = co_await send();
+  if (!sent) co_return std::move(sent).error();
+  const auto& replies = *sent;
+
+  // Each XADD's reply: its id, or a refusal. The final one (the end entry's, for the last
+  // record) decides whether the batch is stored; ids refused before it were stored by an
+  // earlier attempt of this batch, as ids only grow.
+  const auto items = last_in_batch_ ? batch_.size() - 1 : batch_.size();
+  std::vector<const value*> answers;
+  answers.reserve(batch_.size() + 1);
+  for (std::size_t i = 0; i < items && i < replies.size(); ++i) answers.push_back(&replies[i]);
+  if (last_in_batch_) {
+    const auto exec = items + 5;
+    if (replies.size() > exec && replies[exec].is_array() && replies[exec].elements.size() == 4) {
+      answers.push_back(&replies[exec].elements[0]);
+      answers.push_back(&replies[exec].elements[1]);
+    }
+  }
+  const auto expected = last_in_batch_ ? items + 2 : items;
+  const value* refusal = nullptr;
+  if (answers.size() != expected) {
+    refusal = nullptr;
+  } else {
+    for (auto* a : answers) {
+      if (!a->is_text() && !id_refused(*a)) refusal = a;
+    }
+  }
+  const bool shaped = answers.size() == expected && !refusal;
+  if (shaped && answers.back()->is_text()) co_return std::nullopt;
+  if (shaped) {
+    // The final id refused: stored by an earlier attempt whose reply was lost, or the run was
+    // closed elsewhere ("producer lost": its end entry has the largest id).
+    const auto ours = last_in_batch_ ? std::optional<entry_id>(end_id_) : std::nullopt;
+    if (co_await stored_already(batch_.back().id, ours)) co_return std::nullopt;
+    refusal = answers.back();
+  }
+  run.lost = true;
+  if (run.cause == stop_cause::none) run.cause = stop_cause::lease_lost;
+  co_return storage_error("Redis refused the event: " + (refusal ? redis::to_string(*refusal) : std::string("no reply")),
+                          {{"key", run.keys.stream}});
+}
+
+void writer::feed_batch() {
+  auto& run = *run_;
+  st_->appends.fetch_add(batch_.size(), std::memory_order_relaxed);
+  // Readers of this instance get the events now, as Redis holds them.
+  const auto window = std::max<std::size_t>(1, st_->cfg.feed_window);
+  {
+    std::lock_guard lk(run.feed->log.mutex);
+    entry_meaning m;
+    m.type = entry_meaning::kind::item;
+    for (const auto& p : batch_) {
+      m.data = p.event;
+      run.feed->add_locked(p.id, p.id_text, m, window);
+    }
+    if (last_in_batch_) {
+      entry_meaning end;
+      end.type = entry_meaning::kind::end;
+      run.feed->add_locked(end_id_, end_id_.to_string(), end, window);
+    }
+  }
+  if (last_in_batch_) run.terminated = true;
 }
 
 asio::awaitable<result<response>> writer::send() {
@@ -76,8 +238,8 @@ asio::awaitable<result<response>> writer::send() {
       co_return std::move(replies);
     }
     st_->note_failure(*run_);
-    // Lost under way (it may have run) or never sent: the same command again, same ids. The
-    // connection holds it until it is back, at most the outage limit.
+    // Lost under way (it may have run) or never sent: the same commands again, same ids. The
+    // connection holds them until it is back, at most the outage limit.
     if (ec == error::closed || clock_type::now() >= give_up || run_->lost) co_return failed(ec);
   }
 }
@@ -93,130 +255,12 @@ asio::awaitable<bool> writer::stored_already(const entry_id& id, const std::opti
     }
     auto entries = decode_range(replies.at(0));
     if (!entries || entries->empty()) co_return false;
-    // The last entry is ours, or, for the last record, the end entry that followed it (whose id
-    // is the next one, or a later millisecond's when the clock moved on between the two).
+    // The last entry is ours, or, for the last record, the end entry that followed it.
     auto last = entry_id::parse(entries->front().id);
     if (!last) co_return false;
     if (!end_id) co_return *last == id;
     co_return *last == *end_id && !entries->front().fields.empty() && entries->front().fields[0].first == "end";
   }
-}
-
-asio::awaitable<result<std::string>> writer::append(std::string_view data, bool last) {
-  auto& run = *run_;
-  if (run.closed) co_return river::error::from_code(errc::run_closed, "The run has already ended");
-  if (run.lost) co_return stopped_error();
-  if (last) run.closed = true;
-  // The caller's buffer is valid until the first suspension: keep the event.
-  std::string event;
-  if (!spare_.empty()) {
-    event = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  event.assign(data);
-  // Once called, an append is stored or fails as a whole. A cancelled run's runner is cancelled
-  // in whatever it awaits, this append included: were that to stop it between Redis storing the
-  // entry (or a retry of it) and this instance's readers getting it, they would miss an event
-  // Redis holds. The storing runs as its own operation, which that cancellation does not reach.
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::co_spawn(ex, store(std::move(event), last),
-                                    asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-}
-
-asio::awaitable<result<std::string>> writer::store(std::string event, bool last) {
-  auto& run = *run_;
-  struct give_back {
-    std::vector<std::string>& spare;
-    std::string& event;
-    ~give_back() { spare.push_back(std::move(event)); }
-  } keep{spare_, event};
-
-  co_await take_turn();
-  struct turn_guard {
-    writer& w;
-    ~turn_guard() { w.pass_turn(); }
-  } turn{*this};
-  if (run.lost) co_return stopped_error();
-
-  const auto id = next_id();
-  const auto id_text = id.to_string();
-  const auto end_id = last ? next_id() : entry_id{};
-  const auto end_text = last ? end_id.to_string() : std::string();
-  req_.clear();
-  // Readers elsewhere learn of the append from a notice, once another instance follows the run
-  // (and always of the last one). It travels with this append unless one is already on its way;
-  // then it is owed, and goes out when that one is acknowledged, after every append before it.
-  const bool followed = last || run.followed.load(std::memory_order_relaxed);
-  const bool notice = followed && !run.notice_in_flight;
-  if (notice)
-    run.notice_in_flight = true;
-  else if (followed)
-    run.notice_owed = true;
-  if (last) {
-    req_.push({"MULTI"});
-    req_.push({"XADD", run.keys.stream, id_text, "item", event});
-    req_.push({"XADD", run.keys.stream, end_text, "end", "STREAM_END"});
-    req_.push({"PEXPIRE", run.keys.stream, ms_text(st_->cfg.retention)});
-    req_.push({"DEL", run.keys.lease});
-    req_.push({"EXEC"});
-  } else if (run.first) {
-    // The first entry carries the `lease` marker: readers judge a lapsed lease only for runs
-    // that have one (a TypeScript producer keeps none).
-    req_.push({"XADD", run.keys.stream, id_text, "item", event, "lease", "1"});
-  } else {
-    req_.push({"XADD", run.keys.stream, id_text, "item", event});
-  }
-  if (notice) req_.push({"SPUBLISH", run.keys.notices, "1"});
-  run.first = false;
-  auto sent = co_await send();
-  if (notice) {
-    run.notice_in_flight = false;
-    if (std::exchange(run.notice_owed, false) && !run.closed) {
-      request owed;
-      owed.push({"SPUBLISH", run.keys.notices, "1"});
-      st_->cmd.async_exec(owed, [](error_code, response) {});
-    }
-  }
-  if (last) st_->remove_run(run_);
-  if (!sent) co_return std::move(sent).error();
-  const auto& replies = *sent;
-  const value* answer = nullptr;
-  if (last) {
-    if (replies.size() >= 6 && replies[5].is_array() && replies[5].elements.size() == 4) answer = &replies[5].elements[0];
-  } else if (!replies.empty()) {
-    answer = &replies[0];
-  }
-  if (!answer || !answer->is_text()) {
-    // Refused: stored by an attempt whose reply was lost, or the run was closed elsewhere
-    // ("producer lost": its end entry has the largest id).
-    const auto ours = last ? std::optional<entry_id>(end_id) : std::nullopt;
-    const bool stored_before = answer && id_refused(*answer) && co_await stored_already(id, ours);
-    if (stored_before) {
-      // Stored before: the same entry, as Redis holds it.
-    } else {
-      run.lost = true;
-      if (run.cause == stop_cause::none) run.cause = stop_cause::lease_lost;
-      co_return storage_error("Redis refused the event: " + (answer ? redis::to_string(*answer) : std::string("no reply")),
-                              {{"key", run.keys.stream}});
-    }
-  }
-  st_->appends.fetch_add(1, std::memory_order_relaxed);
-  // Readers of this instance get the event now, as Redis holds it.
-  {
-    const auto window = std::max<std::size_t>(1, st_->cfg.feed_window);
-    std::lock_guard lk(run.feed->log.mutex);
-    entry_meaning m;
-    m.type = entry_meaning::kind::item;
-    m.data = event;
-    run.feed->add_locked(id, id_text, m, window);
-    if (last) {
-      entry_meaning end;
-      end.type = entry_meaning::kind::end;
-      run.feed->add_locked(end_id, end_text, end, window);
-    }
-  }
-  if (last) run.terminated = true;
-  co_return id_text;
 }
 
 river::error writer::failed(error_code ec) {

@@ -1,25 +1,30 @@
 #pragma once
 
-// The writer of a run this instance owns: each event one pipelined XADD (appends of every run
-// share the command connection and travel together), the last one with the end entry, the
-// retention and the lease's release in one MULTI/EXEC. An acknowledged append goes into the
-// run's own feed, in Redis's order and with Redis's id, for the readers of this instance; a
-// notice on the run's channel tells readers elsewhere, at most one in flight per run.
+// The writer of a run this instance owns. It writes behind: an append is queued in call order
+// and completes at once while fewer than `config::write_window` appends (or bytes) of the run
+// wait for Redis; past that it waits for room, and the last record waits until it is stored.
+// A drain sends what is queued as one batch of pipelined XADDs (batches of every run share the
+// command connection and travel together), one batch of a run in flight at a time; the last
+// record, its end entry, the retention and the lease's release go in one MULTI/EXEC. An
+// acknowledged batch goes into the run's own feed, in Redis's order and with Redis's ids, for
+// the readers of this instance, and one notice per batch on the run's channel tells readers
+// elsewhere. Readers anywhere see an event only once Redis holds it.
 //
-// Short outages are a delay: an append that cannot reach Redis waits for the connection and is
+// Short outages are a delay: a batch that cannot reach Redis waits for the connection and is
 // sent again, until the outage limit. Each entry's id is chosen here (time-based, strictly
-// increasing), so an append sent again after a connection dropped under it is stored at most
-// once: Redis refuses an id that is not past the stream's last, and the writer then checks that
-// the last is its own. Appends of a run go out one at a time, in call order, so a retry is
-// never overtaken.
+// increasing), so a batch sent again after a connection dropped under it is stored at most
+// once: Redis refuses an id that is not past the stream's last (the entries the first attempt
+// stored), and when it refuses the batch's final one the writer checks that the stream's last
+// entry is its own. A batch that fails stops the run: the appends after it fail.
 
 #include "provider_state.hpp"
 
-#include <deque>
+#include <optional>
+#include <vector>
 
 namespace river::redis::detail {
 
-class writer final : public log_writer {
+class writer final : public log_writer, public std::enable_shared_from_this<writer> {
  public:
   writer(std::shared_ptr<provider_state> st, std::shared_ptr<local_run> run) : st_(std::move(st)), run_(std::move(run)) {}
   ~writer() override;
@@ -27,17 +32,31 @@ class writer final : public log_writer {
   asio::awaitable<result<std::string>> append(std::string_view data, bool last) override;
 
  private:
-  // The append itself, in call order (its turn), as one operation.
-  asio::awaitable<result<std::string>> store(std::string event, bool last);
+  struct pending {
+    std::string event;
+    entry_id id;
+    std::string id_text;
+  };
+
+  // Sends the queue a batch at a time until it is empty or a batch fails. It holds the writer:
+  // once called, an append is stored or fails as a whole, whatever happens to its caller.
+  static asio::awaitable<void> drain(std::shared_ptr<writer> self);
+  // Stores `batch_`; the error that stops the run when it cannot.
+  asio::awaitable<std::optional<river::error>> store_batch();
+  // The batch's commands into `req_`.
+  void encode_batch();
   // Sends the request until Redis answers it or the outage limit passes.
   asio::awaitable<result<response>> send();
+  // Hands a stored batch to this instance's readers.
+  void feed_batch();
   // The next entry id: past the last, from this host's clock.
   entry_id next_id();
   // After Redis refused an id as not past the stream's last: whether the last is `id` (ours,
   // stored by an earlier attempt), or `end_id` for the last record (its end entry).
   asio::awaitable<bool> stored_already(const entry_id& id, const std::optional<entry_id>& end_id);
-  asio::awaitable<void> take_turn();
-  void pass_turn();
+  // Waits, out of reach of its caller's cancellation, until a batch was stored or failed.
+  asio::awaitable<void> wait_for_batch();
+  bool window_full() const;
   river::error stopped_error() const;
   river::error failed(error_code ec);
 
@@ -45,12 +64,19 @@ class writer final : public log_writer {
   std::shared_ptr<local_run> run_;
   request req_;  // reused: its bytes are copied when the command is queued
   entry_id last_id_;
-  // The events of appends in flight, kept for the run's feed until Redis acknowledges them
-  // (the caller's buffer is reused as soon as the append is queued). Reused too.
-  std::vector<std::string> spare_;
-  // One append at a time: the others wait here, in call order (all on the run's strand).
-  bool busy_ = false;
-  std::deque<std::shared_ptr<asio::steady_timer>> waiting_;
+  std::vector<pending> queue_;  // appended, not sent yet, in call order
+  std::vector<pending> batch_;  // sent, not acknowledged yet
+  std::vector<std::string> spare_;  // event buffers to reuse
+  std::size_t pending_bytes_ = 0;   // of the events in `queue_` and `batch_`
+  bool last_queued_ = false, last_in_batch_ = false;
+  entry_id end_id_;  // of the end entry, once the last record is queued
+  bool draining_ = false;
+  // Set once a batch failed: the appends still queued and those that follow fail with it.
+  std::optional<river::error> failure_;
+  // The last record's outcome, once its batch is done.
+  std::optional<result<void>> last_outcome_;
+  // Appends that wait for room or for the last record: woken (cancelled) after every batch.
+  std::optional<asio::steady_timer> batch_done_;
 };
 
 }  // namespace river::redis::detail

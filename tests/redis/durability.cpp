@@ -7,6 +7,11 @@
 
 #include <river/redis/detail/stream_entry.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <signal.h>
+
 using namespace river::test;
 using river::errc;
 
@@ -127,16 +132,21 @@ TEST_CASE("redis provider: with Redis away past the outage limit, appends fail c
     bool stopped = false;
     auto log = co_await create(p, "outage", [&] { stopped = true; });
     co_await append(*log.writer, chunk(0));
+    // Stored once this instance's reader has it.
+    std::vector<river::record_view> first;
+    (void)co_await log.reader->read(first, 1, forever);
+    REQUIRE(first.size() == 1);
     server.kill();
-    auto r = co_await log.writer->append(chunk(1), false);
-    REQUIRE(!r);
-    CHECK(r.error().code == errc::storage_failure);
-    CHECK(r.error().message.find("Failed to store the event in Redis") != std::string::npos);
+    // Written behind: queued at once, then sent until the outage limit passes.
+    auto queued = co_await log.writer->append(chunk(1), false);
+    CHECK(queued.has_value());
     const auto t0 = clock_type::now();
     while (!stopped && clock_type::now() - t0 < 3s) co_await sleep_for(10ms);
     CHECK(stopped);
     auto refused = co_await log.writer->append(chunk(2), false);
+    REQUIRE(!refused);
     CHECK(refused.error().code == errc::storage_failure);
+    CHECK(refused.error().message.find("Redis was unreachable for longer than the outage limit") != std::string::npos);
     // Redis comes back: the abandoned run is closed with a fatal error, readable anywhere.
     server.start();
     log.writer.reset();
@@ -150,5 +160,46 @@ TEST_CASE("redis provider: with Redis away past the outage limit, appends fail c
     }
     REQUIRE(all.size() == 2);
     CHECK(all[1].find("Redis was unreachable for longer than the outage limit") != std::string::npos);
+  });
+}
+
+TEST_CASE("redis provider: appends write behind up to the window, and readers see only what Redis holds") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    cfg.write_window = 4;
+    cfg.producer_lost_timeout = 10s;
+    redis::provider p(io.get_executor(), cfg);
+    auto log = co_await create(p, "behind");
+    ::kill(server.pid(), SIGSTOP);
+    // Four appends fit the window with Redis paused; each has its position at once.
+    std::vector<std::string> positions;
+    for (int i = 0; i < 4; ++i) positions.push_back(co_await append(*log.writer, chunk(i)));
+    // The fifth waits for room.
+    bool fifth_done = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          positions.push_back(co_await append(*log.writer, chunk(4)));
+          fifth_done = true;
+        },
+        asio::detached);
+    co_await sleep_for(200ms);
+    CHECK_FALSE(fifth_done);
+    std::vector<river::record_view> ready;
+    CHECK(log.reader->poll(ready, 10) == river::read_status::idle);
+    ::kill(server.pid(), SIGCONT);
+    const auto t0 = clock_type::now();
+    while (!fifth_done && clock_type::now() - t0 < 5s) co_await sleep_for(5ms);
+    REQUIRE(fifth_done);
+    (void)co_await append(*log.writer, chunk(5), true);
+    // In call order, each once, at the positions the appends gave.
+    auto all = co_await drain(*log.reader, 10);
+    REQUIRE(all.size() == 6);
+    for (std::size_t i = 0; i < 5; ++i) CHECK(all[i] == positions[i] + "=" + chunk(static_cast<int>(i)));
+    auto xlen = cmd({"XLEN", "stream-default-behind"});
+    auto entries = co_await raw(server, std::move(xlen));
+    CHECK(entries.at(0).integer == 7);  // six events and the end entry
   });
 }

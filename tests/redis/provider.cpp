@@ -5,6 +5,7 @@
 #include <river/redis/detail/stream_entry.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/strand.hpp>
 
 using namespace river::test;
 using river::errc;
@@ -177,7 +178,8 @@ TEST_CASE("redis provider: appends of many runs on two threads are batched into 
     const auto before = p.get_stats();
     for (int r = 0; r < runs; ++r) {
       // No Catch2 macro on these threads (Catch2 is not thread safe): failures are counted.
-      asio::co_spawn(ex, [&, r]() -> asio::awaitable<void> {
+      // Each run on a strand of its own, as River's runs are.
+      asio::co_spawn(asio::make_strand(ex), [&, r]() -> asio::awaitable<void> {
         auto log = co_await p.create_log("b" + std::to_string(r), nullptr);
         if (!log) {
           ++failed;

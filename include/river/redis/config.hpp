@@ -91,6 +91,16 @@ struct config {
   /// runs: a reader on any instance keeps the run going, and an instance that died stops
   /// counting within this time.
   std::chrono::milliseconds presence_ttl = std::chrono::seconds(3);
+  /// Most appends of a run that may wait for Redis at once. A runner's append completes as soon
+  /// as its event is queued (in order, its position chosen) while fewer wait, so a runner that
+  /// appends in a loop is not held to one Redis round trip per event; past the window it waits
+  /// for room. The last record (the run's terminal event) always waits until it is stored.
+  /// Readers see an event only once Redis holds it; an append that Redis then fails fails the
+  /// run's next append (the run ends with a fatal error, as when an append fails). 0: every
+  /// append completes only once Redis holds its event (one round trip per event of a run).
+  std::size_t write_window = 256;
+  /// The same window in bytes of events.
+  std::size_t write_window_bytes = std::size_t{1} << 20;
   /// Most entries one `XRANGE` of a followed run returns.
   std::size_t read_batch = 256;
   /// Entries of a run kept in memory for the readers of this process (the owner's own feed, or
