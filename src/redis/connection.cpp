@@ -61,6 +61,13 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       : ex_(std::move(ex)), strand_(river::detail::make_strand(ex_)), cfg_(std::move(c)), addr_(std::move(a)),
         mux_(cfg_.max_read_buffer), backoff_timer_(strand_), write_wake_(strand_), expiry_wake_(strand_) {}
 
+  // Requests still queued when the connection goes away without having closed (its executor
+  // stopped before `close` ran there): their entries go with it, their handlers uncalled.
+  ~impl() {
+    for (auto* e : mux_.reset_in_flight()) delete static_cast<pending*>(e);
+    for (auto* e : mux_.reset_waiting()) delete static_cast<pending*>(e);
+  }
+
   executor ex_;
   executor strand_;  // a strand: the loops run on it
   const connection_config cfg_;
