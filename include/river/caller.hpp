@@ -123,11 +123,12 @@ class caller {
     // Whoever started the run reads it from here: counted before the monitor first looks.
     auto reader = detail::watch_if(policy, *p, core->storage_id(), run_id, std::move(log->reader));
 
-    // Nothing else can reach the run yet (its id is unknown outside), so the start event is
-    // appended here rather than on the run's strand.
+    // The start event, appended on the run's strand like every other: a provider may run work of
+    // its own on the executor of the append (the Redis writer's drain does) and counts on one strand.
     // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
     auto start_json = to_json_text(event{events::start{run_id, token}, {}});
-    auto stored = co_await core->try_append(std::move(start_json), event_kind::start);
+    auto append_start = core->try_append(std::move(start_json), event_kind::start);
+    auto stored = co_await asio::co_spawn(core->strand(), std::move(append_start), asio::use_awaitable);
     if (!stored) co_return stored.error();
     registry_->add(core);
     place.held = false;  // the run's now: released when it ends
