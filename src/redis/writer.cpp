@@ -173,8 +173,8 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
   // record) decides whether the batch is stored; ids refused before it were stored by an
   // earlier attempt of this batch, as ids only grow.
   const auto items = last_in_batch_ ? batch_.size() - 1 : batch_.size();
-  std::vector<const value*> answers;
-  answers.reserve(batch_.size() + 1);
+  auto& answers = answers_;
+  answers.clear();
   for (std::size_t i = 0; i < items && i < replies.size(); ++i) answers.push_back(&replies[i]);
   if (last_in_batch_) {
     const auto exec = items + 5;
@@ -185,12 +185,8 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
   }
   const auto expected = last_in_batch_ ? items + 2 : items;
   const value* refusal = nullptr;
-  if (answers.size() != expected) {
-    refusal = nullptr;
-  } else {
-    for (auto* a : answers) {
-      if (!a->is_text() && !id_refused(*a)) refusal = a;
-    }
+  for (auto* a : answers) {
+    if (!a->is_text() && !id_refused(*a)) refusal = a;
   }
   const bool shaped = answers.size() == expected && !refusal;
   if (shaped && answers.back()->is_text()) co_return std::nullopt;
