@@ -5,6 +5,8 @@
 //               [--cors ORIGIN]... [--secret S] [--tls-cert FILE --tls-key FILE]
 //               [--redis URL [--storage-id ID] [--producer-lost-ms N]]
 //
+// `--redis` takes `redis://...`, `unix:///...` or a Redis Cluster's `redis+cluster://host:port,...`.
+//
 // Runs live in memory by default. With `--redis URL` they live in Redis, so any number of
 // chat_server processes that share one Redis serve the same runs: a run started on one can be
 // resumed, followed or cancelled through any other.
@@ -72,8 +74,10 @@ constexpr std::string_view help_text =
     "  --secret S            sign resumption tokens with S (give every instance the same one)\n"
     "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate chain and key\n"
     "  --redis URL           keep runs in Redis (redis://[[user]:password@]host[:port][/db] or\n"
-    "                        unix:///path[?db=N]) instead of in memory; instances sharing one\n"
-    "                        Redis and storage id serve the same runs\n"
+    "                        unix:///path[?db=N]) or a Redis Cluster\n"
+    "                        (redis+cluster://[[user]:password@]host:port[,host:port...]) instead\n"
+    "                        of in memory; instances sharing one Redis and storage id serve the\n"
+    "                        same runs\n"
     "  --storage-id ID       with --redis: the runs' key namespace (default chat)\n"
     "  --producer-lost-ms N  with --redis: bound on how long readers wait after the instance\n"
     "                        running a run died before they get a fatal error (default 10000)\n";
@@ -92,12 +96,15 @@ int bad_usage(const char* argv0) {
 }
 
 // Where the runs are kept, for the startup line; without the password of the URL.
-std::string describe(const river::redis::address& a, const std::string& storage_id) {
-  std::string where = a.kind == river::redis::address::transport::unix_socket
-                          ? "unix:" + a.path
-                          : a.host + ":" + std::to_string(a.port);
-  if (a.database != 0) where += " db " + std::to_string(a.database);
-  return "keeping runs in Redis at " + where + ", storage id \"" + storage_id + "\"";
+std::string describe(const std::vector<river::redis::address>& nodes, bool cluster, const std::string& storage_id) {
+  std::string where;
+  for (const auto& a : nodes) {
+    if (!where.empty()) where += ",";
+    where += a.kind == river::redis::address::transport::unix_socket ? "unix:" + a.path : a.host + ":" + std::to_string(a.port);
+    if (a.database != 0) where += " db " + std::to_string(a.database);
+  }
+  return std::string(cluster ? "keeping runs in Redis Cluster at " : "keeping runs in Redis at ") + where +
+         ", storage id \"" + storage_id + "\"";
 }
 
 template <class T>
@@ -152,14 +159,18 @@ int main(int argc, char** argv) {
     std::cerr << "chat_server: --storage-id and --producer-lost-ms need --redis\n";
     return bad_usage(argv[0]);
   }
-  std::optional<river::redis::address> redis_address;
+  std::vector<river::redis::address> redis_nodes;
+  const bool cluster = redis_cfg && river::redis::is_cluster_url(redis_cfg->url);
   if (redis_cfg) {
-    auto parsed = river::redis::parse_url(redis_cfg->url);
-    if (!parsed) {
+    if (cluster) {
+      if (auto seeds = river::redis::parse_cluster_url(redis_cfg->url)) redis_nodes = *seeds;
+    } else if (auto one = river::redis::parse_url(redis_cfg->url)) {
+      redis_nodes.push_back(*one);
+    }
+    if (redis_nodes.empty()) {
       std::cerr << "chat_server: not a Redis URL: " << redis_cfg->url << "\n";
       return bad_usage(argv[0]);
     }
-    redis_address = *parsed;
     redis_cfg->storage_id = storage_id;
     if (producer_lost_ms > 0) redis_cfg->producer_lost_timeout = std::chrono::milliseconds(producer_lost_ms);
   }
@@ -176,7 +187,7 @@ int main(int argc, char** argv) {
     return r;
   };
   run.on_listening = [&](const river::http::server& server) {
-    if (redis_address) std::cout << describe(*redis_address, storage_id) << "\n";
+    if (!redis_nodes.empty()) std::cout << describe(redis_nodes, cluster, storage_id) << "\n";
     const auto ep = server.local_endpoint();
     const auto host = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
     std::cout << "listening on " << (server.tls() ? "https" : "http") << "://" << host << ":" << ep.port()

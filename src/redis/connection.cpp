@@ -459,6 +459,9 @@ connection::connection(executor_type ex, std::string_view url, const connection_
 
 connection::connection(executor_type ex, std::string_view url) : connection(std::move(ex), url, connection_config{}) {}
 
+connection::connection(executor_type ex, address where, const connection_config& cfg)
+    : impl_(std::make_shared<impl>(std::move(ex), cfg, std::move(where))) {}
+
 connection::~connection() { close(); }
 
 connection::executor_type connection::get_executor() const noexcept { return impl_->ex_; }

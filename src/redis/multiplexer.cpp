@@ -2,7 +2,10 @@
 
 #include <river/redis/detail/multiplexer.hpp>
 
+#include <river/redis/detail/command_units.hpp>
 #include <river/redis/error.hpp>
+
+#include <algorithm>
 
 namespace river::redis::detail {
 
@@ -12,7 +15,16 @@ bool multiplexer::add(const request& req, mux_entry& e, clock::time_point now) {
   e.expected = req.expected_replies();
   e.replies.clear();
   e.queued_at = now;
+  e.unsubscribing.clear();
   if (e.expected == 0) return false;
+  if (detect_pushes_) {
+    // Its unsubscribe confirmations are replies; others the server sends by itself are pushes.
+    std::size_t pos = 0;
+    command_view cmd;
+    while (next_command(req.payload(), pos, cmd))
+      if (command_is(cmd.args[0], "SUNSUBSCRIBE") || command_is(cmd.args[0], "UNSUBSCRIBE"))
+        e.unsubscribing.insert(e.unsubscribing.end(), cmd.args.begin() + 1, cmd.args.end());
+  }
   waiting_bytes_.append(req.payload());
   waiting_sizes_.push_back(req.payload().size());
   waiting_.push_back(&e);
@@ -47,10 +59,15 @@ std::string_view multiplexer::prepare_write(clock::time_point now) {
 
 error_code multiplexer::feed(const char* data, std::size_t size) { return parser_.feed(data, size); }
 
-bool multiplexer::is_push(const value& v) const noexcept {
+bool multiplexer::is_push(const value& v) const {
   if (!detect_pushes_ || !v.is_array() || v.elements.empty() || !v.elements[0].is_text()) return false;
   const auto& kind = v.elements[0].text;
-  return kind == "smessage" || kind == "message" || kind == "pmessage";
+  if (kind == "smessage" || kind == "message" || kind == "pmessage") return true;
+  if ((kind != "sunsubscribe" && kind != "unsubscribe") || v.elements.size() < 2) return false;
+  // A confirmation the request in flight waits for, or the server's own notice.
+  if (in_flight_.empty()) return true;
+  const auto& waiting = in_flight_.front()->unsubscribing;
+  return std::find(waiting.begin(), waiting.end(), v.elements[1].text) == waiting.end();
 }
 
 error_code multiplexer::next(event& out) {
@@ -67,6 +84,10 @@ error_code multiplexer::next(event& out) {
     }
     if (in_flight_.empty()) return error::protocol_error;  // a reply nobody asked for
     auto* e = in_flight_.front();
+    if (!e->unsubscribing.empty() && reply->is_array() && reply->elements.size() >= 2) {
+      auto& waiting = e->unsubscribing;
+      if (auto it = std::find(waiting.begin(), waiting.end(), reply->elements[1].text); it != waiting.end()) waiting.erase(it);
+    }
     e->replies.push_back(std::move(*reply));
     if (e->replies.size() == e->expected) {
       in_flight_.pop_front();

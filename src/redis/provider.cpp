@@ -18,7 +18,7 @@ using detail::storage_error;
 using detail::tuple_awaitable;
 
 provider::provider(executor ex, config cfg) {
-  if (!parse_url(cfg.url)) throw std::invalid_argument("river::redis::provider: invalid Redis URL: " + cfg.url);
+  if (is_cluster_url(cfg.url) ? !parse_cluster_url(cfg.url) : !parse_url(cfg.url)) throw std::invalid_argument("river::redis::provider: invalid Redis URL: " + cfg.url);
   state_ = std::make_shared<detail::provider_state>(std::move(ex), std::move(cfg));
   state_->start();
 }
@@ -35,9 +35,14 @@ std::string_view provider::storage_id() const noexcept { return state_->cfg.stor
 storage_health provider::health() const {
   auto& st = *state_;
   storage_health h;
-  const auto a = parse_url(st.cfg.url);
-  h.storage = "redis " + (a ? (a->kind == address::transport::unix_socket ? a->path : a->host + ":" + std::to_string(a->port))
-                            : std::string("?"));
+  if (is_cluster_url(st.cfg.url)) {
+    const auto seeds = parse_cluster_url(st.cfg.url);
+    h.storage = "redis cluster " + (seeds ? seeds->front().host + ":" + std::to_string(seeds->front().port) : std::string("?"));
+  } else {
+    const auto a = parse_url(st.cfg.url);
+    h.storage = "redis " + (a ? (a->kind == address::transport::unix_socket ? a->path : a->host + ":" + std::to_string(a->port))
+                              : std::string("?"));
+  }
   h.reachable = st.cmd.connected();
   if (!h.reachable) h.detail = st.cmd.last_error().empty() ? std::string("no connection yet") : st.cmd.last_error();
   h.down_for = st.unreachable_for();
@@ -56,7 +61,7 @@ provider::stats provider::get_stats() const {
     s.followed = state_->feeds.size();
   }
   s.appends = state_->appends.load(std::memory_order_relaxed);
-  s.writes = state_->cmd.get_stats().writes;
+  s.writes = state_->cmd.writes();
   s.producers_lost = state_->producers_lost.load(std::memory_order_relaxed);
   s.notices = state_->notices.load(std::memory_order_relaxed);
   s.fetches = state_->fetches.load(std::memory_order_relaxed);

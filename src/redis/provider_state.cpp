@@ -285,10 +285,9 @@ void provider_state::on_subscriber_connected() {
     for (auto& [name, r] : by_control_channel) channels.push_back(name);
   }
   if (channels.empty()) return;
-  std::vector<std::string_view> args = {"SSUBSCRIBE"};
-  for (auto& c : channels) args.push_back(c);
+  // One channel per command: on a cluster, each goes to the node of its slot.
   request req;
-  req.push(args);
+  for (auto& c : channels) req.push({"SSUBSCRIBE", c});
   std::weak_ptr<provider_state> weak = shared_from_this();
   sub.async_exec(req, [weak](error_code, response) {
     auto self = weak.lock();
@@ -409,8 +408,6 @@ asio::awaitable<void> provider_state::maintenance_loop(std::shared_ptr<provider_
   auto next_renew = clock_type::now() + renew_every;
   auto next_check = clock_type::now() + self->check_every;
   auto next_presence = clock_type::now() + presence_every;
-  request ping;
-  ping.push({"PING"});
   for (;;) {
     self->maintenance.expires_after(tick);
     co_await self->maintenance.async_wait(tuple_awaitable);
@@ -432,7 +429,7 @@ asio::awaitable<void> provider_state::maintenance_loop(std::shared_ptr<provider_
       next_check = now + self->check_every;
       co_await self->check_leases();
       // A subscriber expects no reply while idle: a ping lets the response timeout find a dead one.
-      self->sub.async_exec(ping, [](error_code, response) {});
+      self->sub.ping();
     }
   }
 }

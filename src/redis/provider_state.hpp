@@ -4,6 +4,7 @@
 // runs this instance owns, the feeds its readers follow, and the work that keeps them: notices
 // and fetches (live reads), lease renewals and checks (producer lost), cancel requests.
 
+#include "client.hpp"
 #include "keys.hpp"
 #include "run_feed.hpp"
 
@@ -33,7 +34,7 @@ inline river::error storage_error(std::string message, nlohmann::json ctx = nloh
 }
 
 /// Redis did not answer a request (`ec`): a client may try again later (HTTP 503 with Retry-After).
-inline river::error unreachable_error(const error_code& ec, const connection& c) {
+inline river::error unreachable_error(const error_code& ec, const client& c) {
   auto detail = ec.message();
   if (!c.last_error().empty()) detail += " (" + c.last_error() + ")";
   return river::error::from_code(errc::storage_unavailable, "Redis is unreachable: " + detail, {{"storage", "redis"}});
@@ -54,6 +55,8 @@ enum class stop_cause {
   lease_lost,  ///< its lease lapsed and someone closed the run ("producer lost")
   outage,      ///< Redis stayed unreachable past the outage limit
   foreign,     ///< its key was replaced by a value of another type
+  history_lost,  ///< Redis lost events it had acknowledged (a failover, a restart without persistence)
+  unreplicated,  ///< the replicas `wait_replicas` asks for did not answer within the outage limit
 };
 
 /// A run this instance owns.
@@ -81,8 +84,8 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   const std::string instance;
   std::chrono::milliseconds lease{}, check_every{};
   executor strand;       // a strand, for the background work
-  connection cmd;        // commands: appends, reads, scripts
-  connection sub;        // sharded pub/sub: notices of followed runs, requests to owned runs
+  client cmd;            // commands: appends, reads, scripts
+  client sub;            // sharded pub/sub: notices of followed runs, requests to owned runs
   asio::steady_timer maintenance;
 
   mutable std::mutex mutex;

@@ -2,6 +2,7 @@
 // the decoding of stream replies: the sans-I/O half of the Redis part. The only file that sees
 // hiredis.
 
+#include <river/redis/detail/command_units.hpp>
 #include <river/redis/detail/resp.hpp>
 #include <river/redis/detail/stream_entry.hpp>
 #include <river/redis/request.hpp>
@@ -30,22 +31,6 @@ void append_length_line(std::string& out, char prefix, std::size_t n) {
   out.append("\r\n", 2);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-// Pub/sub commands answer once per channel they name.
-std::size_t replies_of(std::span<const std::string_view> args) {
-  for (std::string_view name : {"SSUBSCRIBE", "SUNSUBSCRIBE", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE"})
-    if (iequals(args[0], name)) return args.size() - 1;
-  return 1;
-}
-
 }  // namespace
 
 // RESP written directly: `*N\r\n` then `$LEN\r\nARG\r\n` per argument.
@@ -61,7 +46,7 @@ void request::push(std::span<const std::string_view> args) {
     payload_.append("\r\n", 2);
   }
   ++commands_;
-  replies_ += replies_of(args);
+  replies_ += detail::replies_for(args[0], args.size());
 }
 
 // ---- value ----------------------------------------------------------------------------------

@@ -102,4 +102,34 @@ boost::system::result<address> parse_url(std::string_view url) {
   return a;
 }
 
+bool is_cluster_url(std::string_view url) noexcept { return url.starts_with("redis+cluster://"); }
+
+boost::system::result<std::vector<address>> parse_cluster_url(std::string_view url) {
+  const error_code bad = error::invalid_url;
+  constexpr std::string_view scheme = "redis+cluster://";
+  if (!is_cluster_url(url)) return bad;
+  auto rest = url.substr(scheme.size());
+  // The login comes once, before the first node: `user:password@host:port,host:port`.
+  std::string_view login;
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    login = rest.substr(0, at + 1);
+    rest = rest.substr(at + 1);
+  }
+  std::vector<address> seeds;
+  while (!rest.empty() || seeds.empty()) {
+    const auto comma = rest.find(',');
+    const auto node = rest.substr(0, comma);
+    if (node.empty() || node.find('/') != std::string_view::npos) return bad;
+    std::string one("redis://");
+    one.append(login).append(node);
+    auto a = parse_url(one);
+    if (!a) return a.error();
+    seeds.push_back(std::move(*a));
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+    if (rest.empty()) return bad;
+  }
+  return seeds;
+}
+
 }  // namespace river::redis

@@ -19,15 +19,26 @@ constexpr std::size_t spare_buffers = 64;
 // Redis's refusal of an XADD id at or before the stream's last entry.
 bool id_refused(const value& v) { return v.is_error() && v.text.find("equal or smaller") != std::string::npos; }
 
+constexpr std::string_view history_lost_text =
+    "Redis lost events of this run after it had acknowledged them (a failover to a replica that had not received "
+    "them, or a restart without persistence); the run was stopped";
+constexpr std::string_view unreplicated_text =
+    "Redis replicas did not acknowledge the run's events within the outage limit (wait_replicas); the run was stopped";
+
 }  // namespace
 
 writer::~writer() {
   if (run_->terminated) return;
   run_->closed = true;
-  auto fatal = run_->cause == stop_cause::outage
-                   ? fatal_event("Redis was unreachable for longer than the outage limit; the run was stopped",
-                                 {{"storage", "redis"}})
-                   : river::detail::abandoned_run_json();
+  std::string fatal;
+  switch (run_->cause.load()) {
+    case stop_cause::outage:
+      fatal = fatal_event("Redis was unreachable for longer than the outage limit; the run was stopped", {{"storage", "redis"}});
+      break;
+    case stop_cause::history_lost: fatal = fatal_event(std::string(history_lost_text), {{"storage", "redis"}}); break;
+    case stop_cause::unreplicated: fatal = fatal_event(std::string(unreplicated_text), {{"storage", "redis"}}); break;
+    default: fatal = river::detail::abandoned_run_json();
+  }
   asio::co_spawn(st_->strand, provider_state::close_abandoned(st_, run_, std::move(fatal)), asio::detached);
 }
 
@@ -38,6 +49,8 @@ river::error writer::stopped_error() const {
                            {{"key", run_->keys.stream}});
     case stop_cause::foreign:
       return storage_error("The run was stopped: its key in Redis holds a value of another type", {{"key", run_->keys.stream}});
+    case stop_cause::history_lost: return storage_error(std::string(history_lost_text), {{"key", run_->keys.stream}});
+    case stop_cause::unreplicated: return storage_error(std::string(unreplicated_text), {{"key", run_->keys.stream}});
     default:
       return storage_error("The run was stopped: its lease lapsed and another instance closed it (producer lost)",
                            {{"key", run_->keys.stream}});
@@ -131,7 +144,7 @@ asio::awaitable<void> writer::drain(std::shared_ptr<writer> self) {
   w.draining_ = false;
 }
 
-void writer::encode_batch() {
+void writer::encode_batch(bool with_notice) {
   auto& run = *run_;
   req_.clear();
   const auto items = last_in_batch_ ? batch_.size() - 1 : batch_.size();
@@ -156,15 +169,32 @@ void writer::encode_batch() {
     req_.push({"DEL", run.keys.lease});
     req_.push({"EXEC"});
   }
+  if (st_->cfg.wait_replicas > 0) {
+    // After the batch, on its connection (a cluster sends a command without a key with the one
+    // before it): replies come once the replicas hold the batch.
+    req_.push({"WAIT", std::to_string(st_->cfg.wait_replicas), ms_text(st_->cfg.wait_replicas_timeout)});
+  }
   // Readers elsewhere learn of the batch from a notice, once another instance follows the run
   // (and always of the last one). One batch is in flight at a time, so is one notice.
-  if (last_in_batch_ || run.followed.load(std::memory_order_relaxed)) req_.push({"SPUBLISH", run.keys.notices, "1"});
+  notice_inline_ = with_notice && wants_notice();
+  if (notice_inline_) req_.push({"SPUBLISH", run.keys.notices, "1"});
+}
+
+bool writer::wants_notice() const { return last_in_batch_ || run_->followed.load(std::memory_order_relaxed); }
+
+void writer::publish_notice() {
+  request req;
+  req.push({"SPUBLISH", run_->keys.notices, "1"});
+  st_->cmd.async_exec(req, [](error_code, response) {});
 }
 
 asio::awaitable<std::optional<river::error>> writer::store_batch() {
   auto& run = *run_;
   if (run.lost) co_return stopped_error();
-  encode_batch();
+  if (auto lost = co_await check_history()) co_return lost;
+  // While some server is away (a failover may be under way), the notice waits until the batch
+  // is known to follow the history it had: readers elsewhere must not read past a hole.
+  encode_batch(st_->cmd.connected());
   auto sent = co_await send();
   if (!sent) co_return std::move(sent).error();
   const auto& replies = *sent;
@@ -189,18 +219,92 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
     if (!a->is_text() && !id_refused(*a)) refusal = a;
   }
   const bool shaped = answers.size() == expected && !refusal;
-  if (shaped && answers.back()->is_text()) co_return std::nullopt;
+  const auto wait_at = last_in_batch_ ? items + 6 : items;
+  const value* wait_reply = st_->cfg.wait_replicas > 0 && replies.size() > wait_at ? &replies[wait_at] : nullptr;
+  if (shaped && answers.back()->is_text()) co_return co_await settle_batch(wait_reply);
   if (shaped) {
     // The final id refused: stored by an earlier attempt whose reply was lost, or the run was
     // closed elsewhere ("producer lost": its end entry has the largest id).
     const auto ours = last_in_batch_ ? std::optional<entry_id>(end_id_) : std::nullopt;
-    if (co_await stored_already(batch_.back().id, ours)) co_return std::nullopt;
+    if (co_await stored_already(batch_.back().id, ours)) co_return co_await settle_batch(nullptr);
     refusal = answers.back();
   }
   run.lost = true;
   if (run.cause == stop_cause::none) run.cause = stop_cause::lease_lost;
   co_return storage_error("Redis refused the event: " + (refusal ? redis::to_string(*refusal) : std::string("no reply")),
                           {{"key", run.keys.stream}});
+}
+
+asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* wait_reply) {
+  const auto n = static_cast<std::int64_t>(st_->cfg.wait_replicas);
+  if (n > 0 && !(wait_reply && wait_reply->type == value::kind::integer && wait_reply->integer >= n)) {
+    if (auto e = co_await replicate()) co_return e;
+  }
+  // Stored on a server reached in another epoch than the entries before: those must be there.
+  if (auto lost = co_await check_history()) {
+    if (run_->cause == stop_cause::history_lost) {
+      // The batch went in after the hole: no reader saw it, and no resume should.
+      request drop;
+      std::vector<std::string_view> args = {"XDEL", run_->keys.stream};
+      for (const auto& p : batch_) args.push_back(p.id_text);
+      drop.push(args);
+      (void)co_await st_->cmd.async_exec(drop, tuple_awaitable);
+    }
+    co_return lost;
+  }
+  checkpoint_ = last_in_batch_ ? end_id_ : batch_.back().id;
+  if (!notice_inline_ && wants_notice()) publish_notice();
+  co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<river::error>> writer::check_history() {
+  const auto now_epoch = st_->cmd.epoch();
+  if (now_epoch == epoch_) co_return std::nullopt;
+  if (!checkpoint_) {
+    epoch_ = now_epoch;
+    co_return std::nullopt;
+  }
+  // Replication keeps order: when the last entry stored before is there, so is every one before.
+  const auto id = checkpoint_->to_string();
+  request req;
+  req.push({"XRANGE", run_->keys.stream, id, id});
+  const auto give_up = clock_type::now() + st_->cfg.outage_limit;
+  for (;;) {
+    auto [ec, replies] = co_await st_->cmd.async_exec(req, tuple_awaitable);
+    if (!ec && replies.size() == 1 && replies[0].is_array()) {
+      if (replies[0].elements.empty()) co_return stop(stop_cause::history_lost, std::string(history_lost_text));
+      epoch_ = now_epoch;
+      co_return std::nullopt;
+    }
+    if (!ec) co_return storage_error("Redis refused to read the run's log: " + (replies.empty() ? std::string("no reply") : redis::to_string(replies[0])),
+                                     {{"key", run_->keys.stream}});
+    st_->note_failure(*run_);
+    if (ec == error::closed || clock_type::now() >= give_up || run_->lost) co_return failed(ec);
+  }
+}
+
+asio::awaitable<std::optional<river::error>> writer::replicate() {
+  const auto n = static_cast<std::int64_t>(st_->cfg.wait_replicas);
+  request req;
+  // The key routes the WAIT to the run's master on a cluster.
+  req.push({"EXISTS", run_->keys.stream});
+  req.push({"WAIT", std::to_string(n), ms_text(st_->cfg.wait_replicas_timeout)});
+  const auto give_up = clock_type::now() + st_->cfg.outage_limit;
+  for (;;) {
+    auto [ec, replies] = co_await st_->cmd.async_exec(req, tuple_awaitable);
+    if (!ec && replies.size() == 2 && replies[1].type == value::kind::integer && replies[1].integer >= n) {
+      run_->failing_since = 0;
+      co_return std::nullopt;
+    }
+    st_->note_failure(*run_);
+    if (ec == error::closed || run_->lost) co_return failed(ec ? ec : error_code(error::server_error));
+    if (clock_type::now() >= give_up) co_return stop(stop_cause::unreplicated, std::string(unreplicated_text));
+  }
+}
+
+river::error writer::stop(stop_cause cause, std::string message) {
+  st_->lose(*run_, cause);  // the runner is cancelled
+  return storage_error(std::move(message), {{"key", run_->keys.stream}});
 }
 
 void writer::feed_batch() {
@@ -235,8 +339,10 @@ asio::awaitable<result<response>> writer::send() {
     }
     st_->note_failure(*run_);
     // Lost under way (it may have run) or never sent: the same commands again, same ids. The
-    // connection holds them until it is back, at most the outage limit.
+    // connection holds them until it is back, at most the outage limit. The notice goes once
+    // the batch is settled (the server that takes it may lack the history before it).
     if (ec == error::closed || clock_type::now() >= give_up || run_->lost) co_return failed(ec);
+    if (notice_inline_) encode_batch(false);
   }
 }
 

@@ -16,6 +16,12 @@
 // once: Redis refuses an id that is not past the stream's last (the entries the first attempt
 // stored), and when it refuses the batch's final one the writer checks that the stream's last
 // entry is its own. A batch that fails stops the run: the appends after it fail.
+//
+// Failovers: Redis replicates asynchronously, so a replica that takes its master's place may
+// lack the last batches the master acknowledged. When the client's epoch changes (a reconnect,
+// a slot moved), the last entry stored before must still be there before readers see anything
+// more; if it is gone the run is stopped ("history lost"). With `wait_replicas`, each batch
+// ends with a `WAIT` and reaches readers only once the replicas hold it.
 
 #include "provider_state.hpp"
 
@@ -26,7 +32,8 @@ namespace river::redis::detail {
 
 class writer final : public log_writer, public std::enable_shared_from_this<writer> {
  public:
-  writer(std::shared_ptr<provider_state> st, std::shared_ptr<local_run> run) : st_(std::move(st)), run_(std::move(run)) {}
+  writer(std::shared_ptr<provider_state> st, std::shared_ptr<local_run> run)
+      : st_(std::move(st)), run_(std::move(run)), epoch_(st_->cmd.epoch()) {}
   ~writer() override;
 
   asio::awaitable<result<std::string>> append(std::string_view data, bool last) override;
@@ -43,10 +50,23 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
   static asio::awaitable<void> drain(std::shared_ptr<writer> self);
   // Stores `batch_`; the error that stops the run when it cannot.
   asio::awaitable<std::optional<river::error>> store_batch();
-  // The batch's commands into `req_`.
-  void encode_batch();
+  // The batch's commands into `req_`, with its notice when `with_notice` and one is due.
+  void encode_batch(bool with_notice);
+  // Whether the batch in `batch_` is announced to readers elsewhere.
+  bool wants_notice() const;
+  // The notice of a batch sent without it, once the batch is settled.
+  void publish_notice();
   // Sends the request until Redis answers it or the outage limit passes.
   asio::awaitable<result<response>> send();
+  // What a stored batch still needs before readers see it: the replicas `wait_replicas` asks
+  // for, and the history before it kept across an epoch change. `wait_reply`: the batch's WAIT.
+  asio::awaitable<std::optional<river::error>> settle_batch(const value* wait_reply);
+  // When the client's epoch changed: whether the last entry stored before is still in Redis.
+  asio::awaitable<std::optional<river::error>> check_history();
+  // Asks for `wait_replicas` replicas again, until the outage limit.
+  asio::awaitable<std::optional<river::error>> replicate();
+  // Stops the run: Redis failed it for `cause`.
+  river::error stop(stop_cause cause, std::string message);
   // Hands a stored batch to this instance's readers.
   void feed_batch();
   // The next entry id: past the last, from this host's clock.
@@ -71,7 +91,11 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
   std::size_t pending_bytes_ = 0;   // of the events in `queue_` and `batch_`
   bool last_queued_ = false, last_in_batch_ = false;
   entry_id end_id_;  // of the end entry, once the last record is queued
+  // The client's epoch when the history was last known whole, and the last entry stored then.
+  std::uint64_t epoch_ = 0;
+  std::optional<entry_id> checkpoint_;
   bool draining_ = false;
+  bool notice_inline_ = false;  // the batch's request carries its notice
   // Set once a batch failed: the appends still queued and those that follow fail with it.
   std::optional<river::error> failure_;
   // The last record's outcome, once its batch is done.

@@ -116,6 +116,42 @@ TEST_CASE("multiplexer: on a subscriber, pushed messages are told from replies, 
   }
 }
 
+TEST_CASE("multiplexer: on a subscriber, an sunsubscribe nobody asked for is a push, at any split") {
+  // A cluster node drops channel `moved` (its slot left the node) while the subscriber waits for
+  // a PING and then for its own SUNSUBSCRIBE of `mine`: the first and the third are the node's.
+  const std::string wire =
+      "*3\r\n$12\r\nsunsubscribe\r\n$5\r\nmoved\r\n:3\r\n"
+      "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+      "*3\r\n$12\r\nsunsubscribe\r\n$6\r\nother1\r\n:2\r\n"
+      "*3\r\n$12\r\nsunsubscribe\r\n$4\r\nmine\r\n:1\r\n";
+  for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+    INFO("cut at " << cut);
+    multiplexer m;
+    m.detect_pushes(true);
+    mux_entry ping, unsub;
+    m.add(command({"PING"}), ping);
+    m.add(command({"SUNSUBSCRIBE", "mine"}), unsub);
+    CHECK(unsub.unsubscribing == std::vector<std::string>{"mine"});
+    (void)m.prepare_write();
+    auto events = run(m, wire, cut, {&ping, &unsub});
+    CHECK(events == std::vector<std::string>{
+                        "push [\"sunsubscribe\", \"moved\", 3]",
+                        "done 0 [\"pong\", \"\"]",
+                        "push [\"sunsubscribe\", \"other1\", 2]",
+                        "done 1 [\"sunsubscribe\", \"mine\", 1]"});
+  }
+}
+
+TEST_CASE("multiplexer: without push detection an sunsubscribe is a reply like any other") {
+  multiplexer m;
+  mux_entry unsub;
+  m.add(command({"SUNSUBSCRIBE", "a"}), unsub);
+  CHECK(unsub.unsubscribing.empty());
+  (void)m.prepare_write();
+  auto events = run(m, "*3\r\n$12\r\nsunsubscribe\r\n$1\r\na\r\n:0\r\n", 3, {&unsub});
+  CHECK(events == std::vector<std::string>{"done 0 [\"sunsubscribe\", \"a\", 0]"});
+}
+
 TEST_CASE("multiplexer: a reply that nobody waits for, or bytes that are not RESP, break it") {
   {
     multiplexer m;

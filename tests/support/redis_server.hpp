@@ -59,6 +59,9 @@ class redis_server {
   struct options {
     bool appendonly = false;   ///< `--appendonly yes --appendfsync always`
     std::string password;      ///< `--requirepass`
+    bool cluster = false;      ///< `--cluster-enabled yes`, its node file in the server's directory
+    int cluster_node_timeout_ms = 1000;  ///< how soon its peers take it for failed
+    std::uint16_t port = 0;    ///< 0: a free one
   };
 
   redis_server() : redis_server(options()) {}
@@ -66,7 +69,7 @@ class redis_server {
     char tmpl[] = "/tmp/river-redis-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
-    port_ = free_loopback_port();
+    port_ = opts_.port ? opts_.port : free_loopback_port();
     start();
   }
 
@@ -94,6 +97,15 @@ class redis_server {
         "--unixsocket", socket_path(), "--unixsocketperm", "700", "--protected-mode", "no"};
     if (opts_.appendonly) {
       for (const char* a : {"--appendonly", "yes", "--appendfsync", "always"}) args.emplace_back(a);
+    }
+    if (opts_.cluster) {
+      // A replica may always take over (however long it was cut off from its master): the
+      // failover tests pause replicas on purpose.
+      for (const char* a : {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                            "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0",
+                            "--cluster-node-timeout"})
+        args.emplace_back(a);
+      args.push_back(std::to_string(opts_.cluster_node_timeout_ms));
     }
     if (!opts_.password.empty()) {
       args.emplace_back("--requirepass");

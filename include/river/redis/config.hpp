@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace river::redis {
 
@@ -30,6 +31,14 @@ struct address {
 /// Parses `redis://[[user]:password@]host[:port][/db]` and `unix:///path[?db=N]`.
 /// User and password may be percent-encoded. Fails with `error::invalid_url`.
 boost::system::result<address> parse_url(std::string_view url);
+
+/// Whether `url` names a Redis Cluster: `redis+cluster://...`.
+bool is_cluster_url(std::string_view url) noexcept;
+
+/// Parses `redis+cluster://[[user]:password@]host[:port][,host[:port]...]`: the seed nodes a
+/// cluster client asks for the cluster's layout, each with the login (every node shares it).
+/// A cluster has database 0 only: a `/db` fails. Fails with `error::invalid_url`.
+boost::system::result<std::vector<address>> parse_cluster_url(std::string_view url);
 
 /// Settings of one `connection` (its server is the URL it is made with).
 struct connection_config {
@@ -58,7 +67,9 @@ struct connection_config {
 
 /// Settings of the Redis provider. Durations in tests are short; the defaults suit production.
 struct config {
-  /// The Redis server (see `parse_url`).
+  /// The Redis server (see `parse_url`), or the seed nodes of a Redis Cluster
+  /// (`redis+cluster://host:port,host:port`, see `parse_cluster_url`): the provider then routes
+  /// each run's commands to the master that serves its slot (`redis::cluster`).
   std::string url = "redis://127.0.0.1:6379";
   /// The storage namespace of runs this provider creates: keys are `stream-STORAGEID-RUNID`.
   std::string storage_id = "default";
@@ -101,6 +112,18 @@ struct config {
   std::size_t write_window = 256;
   /// The same window in bytes of events.
   std::size_t write_window_bytes = std::size_t{1} << 20;
+  /// Replicas that must hold each batch of a run's appends before readers see it (`WAIT` after
+  /// each batch); 0, the default, waits for none. Redis replicates asynchronously: with 0, a
+  /// master that fails right after it acknowledged a batch may leave it out of the replica that
+  /// takes its place. With N, an event reaches readers anywhere only once the master and N
+  /// replicas hold it (a later failover to one of those replicas keeps it), at the cost of
+  /// replication round trips: `WAIT` holds the connection's later commands until it returns.
+  /// Replicas that do not answer within `wait_replicas_timeout` are asked again until the
+  /// outage limit; past it the run is stopped. Either way, a run whose acknowledged events are
+  /// gone after a failover or a restart is stopped, its readers ending with a fatal error.
+  std::size_t wait_replicas = 0;
+  /// How long one `WAIT` waits for the replicas.
+  std::chrono::milliseconds wait_replicas_timeout = std::chrono::milliseconds(1000);
   /// Most entries one `XRANGE` of a followed run returns.
   std::size_t read_batch = 256;
   /// Entries of a run kept in memory for the readers of this process (the owner's own feed, or

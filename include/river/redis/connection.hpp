@@ -63,6 +63,8 @@ class connection {
   /// into the coroutine's frame.)
   connection(executor_type ex, std::string_view url, const connection_config& cfg);
   connection(executor_type ex, std::string_view url);
+  /// A connection to the server at `where` (as `parse_url` gives it).
+  connection(executor_type ex, address where, const connection_config& cfg);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

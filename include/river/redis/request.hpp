@@ -10,6 +10,17 @@
 
 namespace river::redis {
 
+class request;
+
+namespace detail {
+/// Builds requests from commands another request encoded (a cluster client splits a request
+/// between nodes).
+struct request_access {
+  /// Appends whole commands, as `request::payload` holds them.
+  static void append_encoded(request& r, std::string_view bytes, std::size_t commands, std::size_t replies);
+};
+}  // namespace detail
+
 /// One or more Redis commands, encoded as RESP and sent in one piece. Their replies come back
 /// together, in order: one per command, and one per channel of the pub/sub commands
 /// (`SSUBSCRIBE`, `SUBSCRIBE` and their `UNSUBSCRIBE`, which must name their channels).
@@ -40,9 +51,17 @@ class request {
   }
 
  private:
+  friend struct detail::request_access;
   std::string payload_;
   std::size_t commands_ = 0;
   std::size_t replies_ = 0;
 };
+
+inline void detail::request_access::append_encoded(request& r, std::string_view bytes, std::size_t commands,
+                                                   std::size_t replies) {
+  r.payload_.append(bytes);
+  r.commands_ += commands;
+  r.replies_ += replies;
+}
 
 }  // namespace river::redis

@@ -7,7 +7,8 @@
 // A request moves from waiting (its bytes queued) to in flight (its bytes handed out in a write)
 // to done (all its replies arrived). On a connection that subscribed to pub/sub channels, a
 // message pushed by the server (`smessage`, `message`, `pmessage`) is not a reply: it is handed
-// out as a push, whatever is in flight.
+// out as a push, whatever is in flight; so is an `sunsubscribe` that no request in flight
+// asked for (Redis Cluster sends one when the channel's slot moves to another node).
 
 #include <river/redis/detail/resp.hpp>
 #include <river/redis/request.hpp>
@@ -18,6 +19,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace river::redis::detail {
 
@@ -28,6 +30,9 @@ struct mux_entry {
   response replies;          ///< those that arrived
   std::chrono::steady_clock::time_point queued_at{};   ///< when it was added
   std::chrono::steady_clock::time_point written_at{};  ///< when its bytes were handed out
+  /// On a connection that tells pushes: the channels the request unsubscribes from whose
+  /// confirmation has not arrived yet.
+  std::vector<std::string> unsubscribing;
 };
 
 class multiplexer {
@@ -82,7 +87,7 @@ class multiplexer {
   std::deque<mux_entry*> reset_waiting();
 
  private:
-  bool is_push(const value& v) const noexcept;
+  bool is_push(const value& v) const;
 
   std::size_t max_read_buffer_;
   reply_parser parser_;
