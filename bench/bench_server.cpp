@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     else if (arg == "--redis") redis_url = std::string(value);
     else return std::cerr << usage_text, 2;
   }
-  if (redis_url && !river::redis::parse_url(*redis_url)) {
+  if (redis_url && !river::redis::valid_url(*redis_url)) {
     std::cerr << "bench_server: not a Redis URL: " << *redis_url << "\n";
     return 2;
   }

@@ -2,6 +2,8 @@
 //
 //   redis_bench [--events N]
 //
+//   redis_bench --cluster [--events N]
+//
 // Starts a private redis-server (no persistence) on a free loopback port, then measures:
 //   1. durable appends per second with 1, 100 and 1000 concurrent runs, next to redis-benchmark's
 //      pipelined XADD on the same server (and prints the ratios);
@@ -9,6 +11,9 @@
 //      follows 10, 1000 and 10000 other runs: it must not grow with them;
 //   3. latency from `append` on one provider instance to a reader on another (p50, p99);
 //   4. the Redis connections one process uses to serve 1000 live readers.
+// With --cluster, Redis Clusters of 1, 2 and 3 masters instead (redis_cluster_bench.cpp).
+
+#include "redis_bench_support.hpp"
 
 #include <river/redis/provider.hpp>
 
@@ -19,118 +24,21 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
-#include <string>
 #include <thread>
-#include <vector>
 
-extern char** environ;
-
-namespace asio = boost::asio;
-using clock_type = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-namespace {
-
-const std::string payload = R"({"type":"chunk","chunk":{"text":"a token of an answer, about sixty bytes"}})";
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-pid_t spawn(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  return pid;
-}
-
-std::string run_and_capture(const std::string& command) {
-  std::string out;
-  if (FILE* f = ::popen(command.c_str(), "r")) {
-    char buf[4096];
-    while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-    ::pclose(f);
-  }
-  return out;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-template <class F>
-void run(F f) {
-  asio::io_context io;
-  asio::co_spawn(io, f(io), [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
-  io.run();
-}
-
-asio::awaitable<void> sleep_for(clock_type::duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(asio::use_awaitable);
-}
-
-river::redis::config config_for(std::uint16_t port) {
-  river::redis::config cfg;
-  cfg.url = "redis://127.0.0.1:" + std::to_string(port);
-  return cfg;
-}
-
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
-}
-
-std::uint64_t redis_commands(std::uint16_t port) {
-  const auto info = run_and_capture("redis-cli -p " + std::to_string(port) + " INFO commandstats");
-  std::uint64_t n = 0;
-  for (auto at = info.find("calls="); at != std::string::npos; at = info.find("calls=", at + 1))
-    n += std::strtoull(info.c_str() + at + 6, nullptr, 10);
-  return n;
-}
-
-struct reader_cost {
-  double cpu_us = 0;
-  double commands = 0;
-};
+namespace redis_bench {
 
 // One run streams `events` events, paced, to a reader on another instance that also follows
 // `followed` runs that stay idle: the process's CPU and Redis's commands per event.
-reader_cost remote_reader_cost(std::uint16_t port, int followed, int events) {
+reader_cost remote_reader_cost(const std::string& url, const std::vector<std::uint16_t>& ports, int followed, int events) {
   reader_cost cost;
   run([&](asio::io_context& io) -> asio::awaitable<void> {
-    auto cfg = config_for(port);
+    auto cfg = config_for(url);
     cfg.storage_id = "followed-" + std::to_string(followed);
     cfg.producer_lost_timeout = std::chrono::minutes(10);  // no lease checks while measuring
     cfg.max_running_runs = static_cast<std::size_t>(followed) + 1;  // the idle runs and the streaming one
@@ -160,7 +68,7 @@ reader_cost remote_reader_cost(std::uint16_t port, int followed, int events) {
       done = true;
     }, asio::detached);
     co_await sleep_for(100ms);
-    const auto commands0 = redis_commands(port);
+    const auto commands0 = redis_commands(ports);
     const auto cpu0 = cpu_seconds();
     for (int i = 0; i < events; ++i) {
       (void)(co_await log.writer->append(payload, i == events - 1)).value();
@@ -168,20 +76,20 @@ reader_cost remote_reader_cost(std::uint16_t port, int followed, int events) {
     }
     while (!done) co_await sleep_for(1ms);
     cost.cpu_us = (cpu_seconds() - cpu0) * 1e6 / events;
-    cost.commands = static_cast<double>(redis_commands(port) - commands0 - 1) / events;
+    cost.commands = static_cast<double>(redis_commands(ports) - commands0 - ports.size()) / events;
     co_await writer_side.close();
     co_await reader_side.close();
   });
   return cost;
 }
 
-double appends_per_write = 0;
-
 // Appends `total` events spread over `runs` concurrent runs; returns appends per second.
-double append_rate(std::uint16_t port, int runs, int total) {
+double append_rate(const std::string& url, int runs, int total, std::size_t wait_replicas) {
   double rate = 0;
   run([&](asio::io_context& io) -> asio::awaitable<void> {
-    river::redis::provider p(io.get_executor(), config_for(port));
+    auto cfg = config_for(url);
+    cfg.wait_replicas = wait_replicas;
+    river::redis::provider p(io.get_executor(), cfg);
     std::vector<river::new_log> logs;
     for (int r = 0; r < runs; ++r)
       logs.push_back((co_await p.create_log("bench-" + std::to_string(runs) + "-" + std::to_string(r), nullptr)).value());
@@ -205,12 +113,18 @@ double append_rate(std::uint16_t port, int runs, int total) {
   return rate;
 }
 
-}  // namespace
+}  // namespace redis_bench
+
+using namespace redis_bench;
 
 int main(int argc, char** argv) {
   int events = 200'000;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--events") events = std::atoi(argv[i + 1]);
+  bool cluster = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--events" && i + 1 < argc) events = std::atoi(argv[++i]);
+    else if (std::string(argv[i]) == "--cluster") cluster = true;
+  }
+  if (cluster) return cluster_bench(events);
 
   const auto port = free_port();
   char dir[] = "/tmp/river-bench-XXXXXX";
@@ -225,6 +139,7 @@ int main(int argc, char** argv) {
     if (run_and_capture("redis-cli -p " + std::to_string(port) + " PING 2>/dev/null").starts_with("PONG")) break;
     std::this_thread::sleep_for(10ms);
   }
+  const auto url = "redis://127.0.0.1:" + std::to_string(port);
   std::cout << "redis_bench: redis-server " << port << ", " << events << " events of " << payload.size()
             << " bytes per measurement, one thread\n";
 
@@ -233,11 +148,7 @@ int main(int argc, char** argv) {
   auto raw_rate_of = [&](const std::string& options) {
     const auto out = run_and_capture("redis-benchmark -p " + std::to_string(port) + " -n " + std::to_string(events) +
                                      " " + options + " -q XADD bench:raw '*' item '" + payload + "' 2>/dev/null");
-    double rate = 0;
-    if (auto pos = out.find("requests per second"); pos != std::string::npos) {
-      auto start = out.rfind(' ', out.rfind(' ', pos - 1) - 1);
-      rate = std::atof(out.c_str() + (start == std::string::npos ? 0 : start + 1));
-    }
+    const double rate = requests_per_second(out);
     run_and_capture("redis-cli -p " + std::to_string(port) + " DEL bench:raw >/dev/null 2>&1");
     return rate;
   };
@@ -246,10 +157,10 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) {
     raw_wide.push_back(raw_rate_of("-c 50 -P 16"));
     raw_deep.push_back(raw_rate_of("-c 1 -P 100"));
-    one_v.push_back(append_rate(port, 1, std::min(events, 20'000)));
-    hundred_v.push_back(append_rate(port, 100, events));
+    one_v.push_back(append_rate(url, 1, std::min(events, 20'000)));
+    hundred_v.push_back(append_rate(url, 100, events));
     batch_v.push_back(appends_per_write);
-    thousand_v.push_back(append_rate(port, 1000, events));
+    thousand_v.push_back(append_rate(url, 1000, events));
   }
   const double raw_rate = percentile(raw_wide, 0.5), raw_depth_rate = percentile(raw_deep, 0.5);
   const double one = percentile(one_v, 0.5), hundred = percentile(hundred_v, 0.5), thousand = percentile(thousand_v, 0.5);
@@ -266,15 +177,15 @@ int main(int argc, char** argv) {
 
   // 2. A remote reader's cost per event, whatever the number of runs its instance follows.
   for (int followed : {10, 1000, 10000}) {
-    const auto cost = remote_reader_cost(port, followed, 2000);
+    const auto cost = remote_reader_cost(url, {port}, followed, 2000);
     std::printf("remote reader, its instance following %5d runs: %6.1f us of process CPU and %.2f Redis commands per event\n",
                 followed, cost.cpu_us, cost.commands);
   }
 
   // 3. Append to remote reader latency: the reader is on another provider instance.
   run([&](asio::io_context& io) -> asio::awaitable<void> {
-    river::redis::provider writer_side(io.get_executor(), config_for(port));
-    river::redis::provider reader_side(io.get_executor(), config_for(port));
+    river::redis::provider writer_side(io.get_executor(), config_for(url));
+    river::redis::provider reader_side(io.get_executor(), config_for(url));
     auto log = (co_await writer_side.create_log("latency", nullptr)).value();
     auto reader = (co_await reader_side.open_log("default", "latency", std::nullopt)).value();
     constexpr int samples = 5000;
@@ -309,8 +220,8 @@ int main(int argc, char** argv) {
 
   // 4. Connections for 1000 live readers.
   run([&](asio::io_context& io) -> asio::awaitable<void> {
-    river::redis::provider writer_side(io.get_executor(), config_for(port));
-    river::redis::provider reader_side(io.get_executor(), config_for(port));
+    river::redis::provider writer_side(io.get_executor(), config_for(url));
+    river::redis::provider reader_side(io.get_executor(), config_for(url));
     constexpr int n = 1000;
     std::vector<river::new_log> logs;
     for (int i = 0; i < n; ++i) {

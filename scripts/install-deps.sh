@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   g++ clang cmake ninja-build pkg-config
   libboost1.81-all-dev libhiredis-dev nlohmann-json3-dev catch2 libssl-dev
-  redis-server
+  redis-server redis-tools
   chromium
 )
 

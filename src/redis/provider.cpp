@@ -18,7 +18,7 @@ using detail::storage_error;
 using detail::tuple_awaitable;
 
 provider::provider(executor ex, config cfg) {
-  if (is_cluster_url(cfg.url) ? !parse_cluster_url(cfg.url) : !parse_url(cfg.url)) throw std::invalid_argument("river::redis::provider: invalid Redis URL: " + cfg.url);
+  if (!valid_url(cfg.url)) throw std::invalid_argument("river::redis::provider: invalid Redis URL: " + cfg.url);
   state_ = std::make_shared<detail::provider_state>(std::move(ex), std::move(cfg));
   state_->start();
 }

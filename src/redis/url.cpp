@@ -132,4 +132,8 @@ boost::system::result<std::vector<address>> parse_cluster_url(std::string_view u
   return seeds;
 }
 
+bool valid_url(std::string_view url) noexcept {
+  return is_cluster_url(url) ? parse_cluster_url(url).has_value() : parse_url(url).has_value();
+}
+
 }  // namespace river::redis

@@ -247,6 +247,8 @@ asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* w
       request drop;
       std::vector<std::string_view> args = {"XDEL", run_->keys.stream};
       for (const auto& p : batch_) args.push_back(p.id_text);
+      const auto end_text = end_id_.to_string();
+      if (last_in_batch_) args.push_back(end_text);  // the log is closed with the fatal error instead
       drop.push(args);
       (void)co_await st_->cmd.async_exec(drop, tuple_awaitable);
     }

@@ -8,6 +8,7 @@
 #include "support/bounded.hpp"
 #include "support/child_process.hpp"
 #include "support/http_client.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 #include "support/sse_parsers.hpp"
 
@@ -85,15 +86,9 @@ asio::awaitable<void> read_to_end_within(http_connection& c, std::chrono::millis
   REQUIRE(c.done());
 }
 
-}  // namespace
-
-TEST_CASE("chat_server instances on one Redis: resume on the second mid-answer, cancel through the second",
-          "[redis][demo]") {
-  if (!redis_or_skip()) return;
-  redis_server redis;
-  chat_instance first(redis, 30);
-  chat_instance second(redis, 30);
-
+// A run started on `first` resumed on `second` mid-answer, byte for byte; another cancelled
+// through `second`.
+void resume_and_cancel_across(chat_instance& first, chat_instance& second) {
   run_bounded(
       [&](asio::io_context& io) -> asio::awaitable<void> {
         // Start on the first; after three chunks, resume on the second from the last position.
@@ -164,6 +159,28 @@ TEST_CASE("chat_server instances on one Redis: resume on the second mid-answer, 
 
   CHECK(second.process.stop(SIGTERM, 15s) == 0);
   CHECK(first.process.stop(SIGTERM, 15s) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("chat_server instances on one Redis: resume on the second mid-answer, cancel through the second",
+          "[redis][demo]") {
+  if (!redis_or_skip()) return;
+  redis_server redis;
+  chat_instance first(redis, 30);
+  chat_instance second(redis, 30);
+  resume_and_cancel_across(first, second);
+}
+
+TEST_CASE("chat_server instances on a Redis Cluster: resume on the second mid-answer, cancel through the second",
+          "[redis][demo]") {
+  if (!redis_cluster_or_skip()) return;
+  redis_cluster cluster;
+  // Each instance knows the cluster by a different seed node.
+  const auto seed = [&](std::size_t i) { return "127.0.0.1:" + std::to_string(cluster.node(i).port()); };
+  chat_instance first("redis+cluster://" + seed(0), "Redis Cluster at " + seed(0), 30);
+  chat_instance second("redis+cluster://" + seed(2), "Redis Cluster at " + seed(2), 30);
+  resume_and_cancel_across(first, second);
 }
 
 TEST_CASE("chat_server instances on one Redis: killing the one running a run gives readers on the other "

@@ -1,7 +1,9 @@
 // RESP replies from any bytes, fed whole and in the pieces the input chooses: the same replies
 // either way (up to a failure), and every reply goes through the stream-entry decoding the
-// provider applies to XRANGE replies.
+// provider applies to XRANGE replies, and the cluster client's reading of layouts and redirects.
 
+#include <river/redis/detail/cluster_topology.hpp>
+#include <river/redis/detail/hash_slot.hpp>
 #include <river/redis/detail/resp.hpp>
 #include <river/redis/detail/stream_entry.hpp>
 #include <river/redis/error.hpp>
@@ -58,9 +60,27 @@ void check_ids(const value& v) {
   for (const auto& e : v.elements) check_ids(e);
 }
 
+// A layout or a redirect read from a reply names real slots and ports, and only error replies
+// redirect.
+void check_cluster_reading(const value& v) {
+  if (auto ranges = redis::detail::parse_cluster_slots(v, "asked")) {
+    RIVER_FUZZ_CHECK(v.is_array() && ranges->size() == v.elements.size());
+    for (const auto& r : *ranges) {
+      RIVER_FUZZ_CHECK(r.first <= r.last && r.last < redis::detail::cluster_slot_count);
+      RIVER_FUZZ_CHECK(r.master.port > 0 && !r.master.host.empty());
+    }
+  }
+  if (auto r = redis::detail::parse_redirect(v, "asked")) {
+    RIVER_FUZZ_CHECK(v.is_error() && r->slot < redis::detail::cluster_slot_count && r->to.port > 0);
+    RIVER_FUZZ_CHECK(!r->to.host.empty());
+  }
+  (void)redis::detail::is_transient_cluster_error(v);
+}
+
 void check_decoding(const value& v) {
   (void)redis::to_string(v);
   check_ids(v);
+  check_cluster_reading(v);
   auto range = redis::detail::decode_range(v);
   if (!range) {
     RIVER_FUZZ_CHECK(range.error() == (v.is_error() ? redis::error::server_error : redis::error::unexpected_reply));

@@ -106,7 +106,7 @@ class redis_cluster {
     for (auto& n : nodes_)
       if (n->port() == port) return *n;
     FAIL("no cluster node on port " << port);
-    throw;
+    return *nodes_.front();  // not reached: FAIL throws
   }
 
   /// `redis-cli` against the node at index `i`.

@@ -40,6 +40,9 @@ bool is_cluster_url(std::string_view url) noexcept;
 /// A cluster has database 0 only: a `/db` fails. Fails with `error::invalid_url`.
 boost::system::result<std::vector<address>> parse_cluster_url(std::string_view url);
 
+/// Whether `url` is one that `parse_url`, or `parse_cluster_url` for a cluster, accepts.
+bool valid_url(std::string_view url) noexcept;
+
 /// Settings of one `connection` (its server is the URL it is made with).
 struct connection_config {
   /// Sent as `CLIENT SETNAME` after connecting, when not empty.
