@@ -191,7 +191,9 @@ void writer::publish_notice() {
 asio::awaitable<std::optional<river::error>> writer::store_batch() {
   auto& run = *run_;
   if (run.lost) co_return stopped_error();
-  if (auto lost = co_await check_history()) co_return lost;
+  if (st_->cmd.epoch() != epoch_) {
+    if (auto lost = co_await check_history()) co_return lost;
+  }
   // While some server is away (a failover may be under way), the notice waits until the batch
   // is known to follow the history it had: readers elsewhere must not read past a hole.
   encode_batch(st_->cmd.connected());
@@ -221,7 +223,10 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
   const bool shaped = answers.size() == expected && !refusal;
   const auto wait_at = last_in_batch_ ? items + 6 : items;
   const value* wait_reply = st_->cfg.wait_replicas > 0 && replies.size() > wait_at ? &replies[wait_at] : nullptr;
-  if (shaped && answers.back()->is_text()) co_return co_await settle_batch(wait_reply);
+  if (shaped && answers.back()->is_text()) {
+    if (settled_at_once(wait_reply)) co_return std::nullopt;
+    co_return co_await settle_batch(wait_reply);
+  }
   if (shaped) {
     // The final id refused: stored by an earlier attempt whose reply was lost, or the run was
     // closed elsewhere ("producer lost": its end entry has the largest id).
@@ -233,6 +238,19 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
   if (run.cause == stop_cause::none) run.cause = stop_cause::lease_lost;
   co_return storage_error("Redis refused the event: " + (refusal ? redis::to_string(*refusal) : std::string("no reply")),
                           {{"key", run.keys.stream}});
+}
+
+bool writer::settled_at_once(const value* wait_reply) {
+  const auto n = static_cast<std::int64_t>(st_->cfg.wait_replicas);
+  const bool replicated = n == 0 || (wait_reply && wait_reply->type == value::kind::integer && wait_reply->integer >= n);
+  if (!replicated || st_->cmd.epoch() != epoch_) return false;
+  settled();
+  return true;
+}
+
+void writer::settled() {
+  checkpoint_ = last_in_batch_ ? end_id_ : batch_.back().id;
+  if (!notice_inline_ && wants_notice()) publish_notice();
 }
 
 asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* wait_reply) {
@@ -254,8 +272,7 @@ asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* w
     }
     co_return lost;
   }
-  checkpoint_ = last_in_batch_ ? end_id_ : batch_.back().id;
-  if (!notice_inline_ && wants_notice()) publish_notice();
+  settled();
   co_return std::nullopt;
 }
 

@@ -61,6 +61,11 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
   // What a stored batch still needs before readers see it: the replicas `wait_replicas` asks
   // for, and the history before it kept across an epoch change. `wait_reply`: the batch's WAIT.
   asio::awaitable<std::optional<river::error>> settle_batch(const value* wait_reply);
+  // The common case of `settle_batch`, without a coroutine: replicated as asked, same epoch.
+  // False when `settle_batch` has work to do.
+  bool settled_at_once(const value* wait_reply);
+  // A batch is settled: the history is whole up to it, and readers elsewhere may learn of it.
+  void settled();
   // When the client's epoch changed: whether the last entry stored before is still in Redis.
   asio::awaitable<std::optional<river::error>> check_history();
   // Asks for `wait_replicas` replicas again, until the outage limit.
