@@ -175,7 +175,9 @@ asio::awaitable<bool> cluster::impl::refresh_once() {
   for (const auto& seed : seeds_) {
     if (is_closed()) co_return false;
     auto c = node_cfg_;
-    c.wait_for_connection = node_cfg_.connect_timeout;  // the request waits for the one connect
+    // The request waits for the first attempt (bounded by the connect timeout) and fails with it:
+    // a refused login is told at once.
+    c.wait_for_connection = std::chrono::milliseconds(0);
     c.reconnect_min = node_cfg_.connect_timeout;
     connection probe(ex_, seed, c);
     probe.start();

@@ -328,6 +328,41 @@ TEST_CASE("redis cluster: a master that hangs fails its requests at the response
   });
 }
 
+TEST_CASE("redis cluster: the URL's login reaches every node, and a wrong one is a clear error") {
+  if (!redis_cluster_or_skip()) return;
+  redis_cluster::options opts;
+  opts.password = "s3cret";
+  redis_cluster c(opts);
+  const auto seed = "127.0.0.1:" + std::to_string(c.node(1).port());
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = cluster_config(c, "auth");
+    cfg.url = "redis+cluster://:s3cret@" + seed;
+    redis::provider p(io.get_executor(), cfg);
+    // Runs on every master: each connection logged in.
+    for (int r = 0; r < 6; ++r) {
+      auto log = co_await create(p, "run" + std::to_string(r));
+      (void)co_await append(*log.writer, chunk(r), true);
+      auto reader = co_await open(p, "run" + std::to_string(r));
+      auto got = co_await drain(*reader);
+      REQUIRE(got.size() == 1);
+      CHECK(got[0].ends_with("=" + chunk(r)));
+    }
+    CHECK(p.health().reachable);
+
+    cfg.url = "redis+cluster://:wrong@" + seed;
+    cfg.start_wait = 300ms;
+    redis::provider refused(io.get_executor(), cfg);
+    for (int i = 0; i < 200 && refused.health().detail.find("WRONGPASS") == std::string::npos; ++i) co_await sleep_for(10ms);
+    const auto health = refused.health();
+    CHECK_FALSE(health.reachable);
+    INFO(health.detail);
+    CHECK(health.detail.find("WRONGPASS") != std::string::npos);
+    auto none = co_await refused.create_log("never", nullptr);
+    REQUIRE_FALSE(none.has_value());
+    CHECK(none.error().code == river::errc::storage_unavailable);
+  });
+}
+
 TEST_CASE("redis cluster: runs appending on two threads are all stored, in order, on their masters") {
   if (!redis_cluster_or_skip()) return;
   auto& c = shared_cluster();

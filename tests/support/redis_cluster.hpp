@@ -65,6 +65,7 @@ class redis_cluster {
     int masters = 3;
     int replicas = 0;  ///< per master
     int node_timeout_ms = 1000;
+    std::string password;  ///< every node's `requirepass` and `masterauth`
   };
 
   redis_cluster() : redis_cluster(options()) {}
@@ -72,6 +73,7 @@ class redis_cluster {
     redis_server::options node;
     node.cluster = true;
     node.cluster_node_timeout_ms = opts.node_timeout_ms;
+    node.password = opts.password;
     const int count = opts.masters * (1 + opts.replicas);
     for (int i = 0; i < count; ++i) {
       node.port = free_cluster_port();
@@ -82,7 +84,7 @@ class redis_cluster {
     create.push_back("--cluster-replicas");
     create.push_back(std::to_string(opts.replicas));
     create.push_back("--cluster-yes");
-    const auto out = redis_cli(nodes_.front()->port(), create);
+    const auto out = cli_on(nodes_.front()->port(), create);
     INFO(out);
     REQUIRE(out.find("All 16384 slots covered") != std::string::npos);
     wait_until_ok();
@@ -110,14 +112,20 @@ class redis_cluster {
   }
 
   /// `redis-cli` against the node at index `i`.
-  std::string cli(std::size_t i, const std::vector<std::string>& args) { return redis_cli(node(i).port(), args); }
+  std::string cli(std::size_t i, const std::vector<std::string>& args) { return cli_on(node(i).port(), args); }
+
+  /// `redis-cli` against the node on `port`, logged in.
+  std::string cli_on(std::uint16_t port, std::vector<std::string> args) const {
+    if (!opts_.password.empty()) args.insert(args.begin(), {"-a", opts_.password, "--no-auth-warning"});
+    return redis_cli(port, args);
+  }
 
   /// The port of the master that serves `slot` now, as the first live node's `CLUSTER NODES`
   /// says; 0 while none does (a failover in progress).
   std::uint16_t master_of(unsigned slot) {
     for (auto& n : nodes_) {
       if (!n->pid()) continue;
-      std::istringstream in(redis_cli(n->port(), {"CLUSTER", "NODES"}));
+      std::istringstream in(cli_on(n->port(), {"CLUSTER", "NODES"}));
       // id host:port@bus flags master ping pong epoch link slot-range...
       for (std::string line; std::getline(in, line);) {
         std::istringstream fields(line);
@@ -142,7 +150,7 @@ class redis_cluster {
 
   /// The port of a replica of the master on `port`, as `CLUSTER REPLICAS` says (0: none).
   std::uint16_t replica_of(std::uint16_t port) {
-    std::istringstream in(redis_cli(port, {"CLUSTER", "REPLICAS", id_of(port)}));
+    std::istringstream in(cli_on(port, {"CLUSTER", "REPLICAS", id_of(port)}));
     for (std::string line; std::getline(in, line);) {
       std::istringstream fields(line);
       std::string id, where;
@@ -155,7 +163,7 @@ class redis_cluster {
   }
 
   /// The node id of the node on `port`.
-  std::string id_of(std::uint16_t port) { return redis_cli(port, {"CLUSTER", "MYID"}); }
+  std::string id_of(std::uint16_t port) { return cli_on(port, {"CLUSTER", "MYID"}); }
 
   /// Waits until every live node says the cluster is ok, and every master has its replicas
   /// online (synchronized).
@@ -165,13 +173,13 @@ class redis_cluster {
       bool ok = true;
       for (auto& n : nodes_) {
         if (!n->pid()) continue;
-        const auto info = redis_cli(n->port(), {"CLUSTER", "INFO"});
+        const auto info = cli_on(n->port(), {"CLUSTER", "INFO"});
         if (info.find("cluster_state:ok") == std::string::npos ||
             info.find("cluster_slots_ok:16384") == std::string::npos) {
           ok = false;
           break;
         }
-        const auto replication = redis_cli(n->port(), {"INFO", "replication"});
+        const auto replication = cli_on(n->port(), {"INFO", "replication"});
         if (replication.find("role:master") != std::string::npos) {
           std::size_t online = 0;
           for (auto at = replication.find("state=online"); at != std::string::npos; at = replication.find("state=online", at + 1)) ++online;

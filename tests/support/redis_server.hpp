@@ -110,6 +110,10 @@ class redis_server {
     if (!opts_.password.empty()) {
       args.emplace_back("--requirepass");
       args.push_back(opts_.password);
+      if (opts_.cluster) {
+        args.emplace_back("--masterauth");  // replicas log in to their masters
+        args.push_back(opts_.password);
+      }
     }
     process_.emplace(std::move(args));
     wait_until_ready();
