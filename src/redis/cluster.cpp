@@ -61,13 +61,12 @@ void cluster::impl::on_node_push(value m) {
 }
 
 void cluster::impl::exec(const request& req, handler_type handler) {
-  auto op = std::make_shared<operation>(std::move(handler));
-  op->payload = req.payload();
-  if (!detail::split_units(op->payload, op->units)) {
+  auto op = std::make_shared<operation>(req, std::move(handler));
+  if (!detail::split_units(req.payload(), op->units)) {
     complete(op, error::protocol_error);
     return;
   }
-  if (on_push_) track_subscriptions(op->payload);
+  if (on_push_) track_subscriptions(req.payload());
   op->replies.resize(req.expected_replies());
   op->ask.resize(op->units.size());
   op->give_up = clock::now() + wait_;
@@ -105,11 +104,21 @@ void cluster::impl::send(const std::shared_ptr<operation>& op, std::vector<std::
         batches.push_back(batch{to, {}, {}});
         b = std::prev(batches.end());
       }
-      if (asked) detail::request_access::append_encoded(b->req, asking_command, 1, 1);
-      detail::request_access::append_encoded(b->req, std::string_view(op->payload).substr(unit.offset, unit.size),
-                                             unit.commands, unit.replies);
       b->units.emplace_back(u, asked);
     }
+  }
+  // The common case, one node for every unit of the request and no `ASKING`: the caller's bytes
+  // as they are. Otherwise each node's units are encoded again.
+  const bool whole = batches.size() == 1 && batches[0].units.size() == op->units.size() &&
+                     std::none_of(batches[0].units.begin(), batches[0].units.end(), [](const auto& u) { return u.second; });
+  if (!whole) {
+    const std::string_view payload = op->req.payload();
+    for (auto& b : batches)
+      for (const auto& [u, asked] : b.units) {
+        const auto& unit = op->units[u];
+        if (asked) detail::request_access::append_encoded(b.req, asking_command, 1, 1);
+        detail::request_access::append_encoded(b.req, payload.substr(unit.offset, unit.size), unit.commands, unit.replies);
+      }
   }
   if (closed) {
     complete(op, error::closed);
@@ -126,7 +135,7 @@ void cluster::impl::send(const std::shared_ptr<operation>& op, std::vector<std::
   }
   for (auto& b : batches) {
     auto to = b.to;
-    to->conn->async_exec(b.req, asio::bind_executor(strand_, [self = shared_from_this(), op, to, units = std::move(b.units)](
+    to->conn->async_exec(whole ? op->req : b.req, asio::bind_executor(strand_, [self = shared_from_this(), op, to, units = std::move(b.units)](
                                                                   error_code ec, response r) {
                            self->on_batch(op, *to, units, ec, std::move(r));
                          }));

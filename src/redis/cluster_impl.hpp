@@ -41,8 +41,8 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
   // A request on its way: its bytes and units, the replies gathered so far.
   struct operation {
     // Made with its handler: Boost 1.81's any_completion_handler move assignment copies.
-    explicit operation(handler_type h) : handler(std::move(h)) {}
-    std::string payload;
+    operation(const request& r, handler_type h) : req(r), handler(std::move(h)) {}
+    const request req;  // the caller's commands, copied: sent as they are when one node takes them all
     std::vector<detail::command_unit> units;
     std::vector<std::optional<detail::node_endpoint>> ask;  // per unit: the `ASK` target of its next send
     response replies;
@@ -61,8 +61,8 @@ struct cluster::impl : std::enable_shared_from_this<impl> {
   // The units of one round bound for one node, as one request.
   struct batch {
     std::shared_ptr<node> to;
-    request req;
     std::vector<std::pair<std::size_t, bool>> units;  // unit, sent after `ASKING`
+    request req;  // their commands, unless they are the whole request
   };
 
   impl(executor ex, connection_config c, std::vector<address> seeds)
