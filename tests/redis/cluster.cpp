@@ -43,19 +43,9 @@ std::vector<std::string> cli_lines(const std::string& out) {
   return lines;
 }
 
-// What Redis holds for a run, as "position=data" without the end entry, read from the master
-// of its slot on a connection of its own.
+// What Redis holds for a run, read from the master of its slot.
 asio::awaitable<std::vector<std::string>> stored_in(redis_cluster& c, const std::string& key) {
-  const auto port = c.master_of(redis::detail::hash_slot(key));
-  redis::request req;
-  req.push({"XRANGE", key, "-", "+"});
-  auto replies = co_await raw(c.node_on(port), std::move(req));
-  std::vector<std::string> out;
-  for (const auto& e : replies.at(0).elements) {
-    const auto& fields = e.elements.at(1).elements;
-    if (fields.at(0).text == "item") out.push_back(e.elements.at(0).text + "=" + fields.at(1).text);
-  }
-  co_return out;
+  co_return co_await stored(c.node_on(c.master_of(redis::detail::hash_slot(key))), key);
 }
 
 // One cluster for the contract's cases; each fixture has a storage namespace of its own.
@@ -233,8 +223,8 @@ TEST_CASE("redis cluster: a run whose slot migrates while it streams loses and r
         std::vector<std::string> got_local, got_remote;
         int done = 0;
         auto ex = co_await asio::this_coro::executor;
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> { got_local = co_await drain(*log.reader); ++done; }, asio::detached);
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> { got_remote = co_await drain(*remote); ++done; }, asio::detached);
+        drain_in_background(ex, *log.reader, got_local, done);
+        drain_in_background(ex, *remote, got_remote, done);
         // The slot moves as redis-cli --cluster reshard moves it, one key at a time, with pauses
         // for appends to meet each state (some keys moved: ASK; all moved: MOVED).
         // On this thread between appends (Catch2 is not thread safe: redis-cli runs under its
@@ -369,25 +359,7 @@ TEST_CASE("redis cluster: runs appending on two threads are all stored, in order
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     redis::provider p(io.get_executor(), cluster_config(c, "threads"));
     constexpr int runs = 60, events = 20;
-    std::atomic<int> done{0}, failed{0};
-    auto ex = co_await asio::this_coro::executor;
-    for (int r = 0; r < runs; ++r) {
-      // No Catch2 macro on these threads (Catch2 is not thread safe): failures are counted.
-      asio::co_spawn(asio::make_strand(ex), [&, r]() -> asio::awaitable<void> {
-        auto log = co_await p.create_log("t" + std::to_string(r), nullptr);
-        if (!log) {
-          ++failed;
-        } else {
-          for (int i = 0; i < events; ++i) {
-            auto data = chunk(i);
-            auto stored = co_await log->writer->append(std::move(data), i == events - 1);
-            if (!stored) ++failed;
-          }
-        }
-        ++done;
-      }, asio::detached);
-    }
-    while (done < runs) co_await sleep_for(1ms);
+    const auto failed = co_await append_on_strands(p, "t", runs, events);
     CHECK(failed == 0);
     for (int r = 0; r < runs; r += 7) {
       const auto got = co_await stored_in(c, "stream-threads-t" + std::to_string(r));

@@ -34,31 +34,6 @@ redis::config failover_config(const redis_cluster& c, std::string storage) {
   return cfg;
 }
 
-// Every record a reader yields until the log ends, as "position=data".
-asio::awaitable<std::vector<std::string>> read_to_end(river::log_reader& r) {
-  std::vector<std::string> out;
-  std::vector<river::record_view> batch;
-  for (;;) {
-    batch.clear();
-    auto st = co_await r.read(batch, 16, forever);
-    REQUIRE(st.has_value());
-    for (auto& rec : batch) out.push_back(std::string(rec.position) + "=" + std::string(rec.data));
-    if (*st == river::read_status::end) co_return out;
-  }
-}
-
-asio::awaitable<std::vector<std::string>> stored_on(redis_server& node, const std::string& key) {
-  redis::request req;
-  req.push({"XRANGE", key, "-", "+"});
-  auto replies = co_await raw(node, std::move(req));
-  std::vector<std::string> out;
-  for (const auto& e : replies.at(0).elements) {
-    const auto& fields = e.elements.at(1).elements;
-    if (fields.at(0).text == "item") out.push_back(e.elements.at(0).text + "=" + fields.at(1).text);
-  }
-  co_return out;
-}
-
 }  // namespace
 
 TEST_CASE("redis cluster failover: with wait_replicas, a master killed mid-run loses no event a reader saw") {
@@ -81,8 +56,8 @@ TEST_CASE("redis cluster failover: with wait_replicas, a master killed mid-run l
         std::vector<std::string> got_local, got_remote;
         int done = 0;
         auto ex = co_await asio::this_coro::executor;
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> { got_local = co_await read_to_end(*log.reader); ++done; }, asio::detached);
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> { got_remote = co_await read_to_end(*remote); ++done; }, asio::detached);
+        drain_in_background(ex, *log.reader, got_local, done);
+        drain_in_background(ex, *remote, got_remote, done);
         int i = 1;
         for (; i < 60; ++i) {
           (void)co_await append(*log.writer, chunk(i));
@@ -102,7 +77,7 @@ TEST_CASE("redis cluster failover: with wait_replicas, a master killed mid-run l
         for (int more = 0; more < 30; ++more) (void)co_await append(*log.writer, chunk(i++));
         (void)co_await append(*log.writer, chunk(i++), true);
         while (done < 2) co_await sleep_for(5ms);
-        const auto expected = co_await stored_on(c.node_on(replica), key);
+        const auto expected = co_await stored(c.node_on(replica), key);
         CHECK(expected.size() == static_cast<std::size_t>(i));
         CHECK(got_local == expected);
         CHECK(got_remote == expected);
@@ -131,8 +106,8 @@ TEST_CASE("redis cluster failover: without wait_replicas, events lost in a failo
         std::vector<std::string> local, far;
         int done = 0;
         auto ex = co_await asio::this_coro::executor;
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> { local = co_await read_to_end(*log.reader); ++done; }, asio::detached);
-        asio::co_spawn(ex, [&]() -> asio::awaitable<void> { far = co_await read_to_end(*remote); ++done; }, asio::detached);
+        drain_in_background(ex, *log.reader, local, done);
+        drain_in_background(ex, *remote, far, done);
         // Redis has those (appends complete before they are stored), and so has the replica:
         // WAIT answers once it acknowledged every write.
         for (int tries = 0; tries < 200 && redis_cli(master, {"XLEN", key}) != "10"; ++tries) co_await sleep_for(10ms);
@@ -170,7 +145,7 @@ TEST_CASE("redis cluster failover: without wait_replicas, events lost in a failo
         }
         // The promoted replica kept the first ten; the fatal error follows them, and nothing
         // stored after the hole stays; a resume reads that.
-        const auto kept = co_await stored_on(c.node_on(replica), key);
+        const auto kept = co_await stored(c.node_on(replica), key);
         REQUIRE(kept.size() == 11);
         CHECK(std::vector(kept.begin(), kept.begin() + 10) == std::vector(appended.begin(), appended.begin() + 10));
         CHECK(kept.back() == local.back());

@@ -27,19 +27,6 @@ asio::awaitable<std::vector<std::string>> drain_framed(river::log_reader& r) {
   }
 }
 
-// What Redis holds for a run, as "position=data", without the end entry.
-asio::awaitable<std::vector<std::string>> stored(const redis_server& server, std::string key) {
-  redis::request req;
-  req.push({"XRANGE", key, "-", "+"});
-  auto replies = co_await raw(server, std::move(req));
-  std::vector<std::string> out;
-  for (const auto& e : replies.at(0).elements) {
-    const auto& fields = e.elements.at(1).elements;
-    if (fields.at(0).text == "item") out.push_back(e.elements.at(0).text + "=" + fields.at(1).text);
-  }
-  co_return out;
-}
-
 std::uint64_t total_calls(const std::string& info) {
   std::uint64_t n = 0;
   for (std::size_t at = info.find("calls="); at != std::string::npos; at = info.find("calls=", at + 1))

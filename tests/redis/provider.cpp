@@ -173,27 +173,8 @@ TEST_CASE("redis provider: appends of many runs on two threads are batched into 
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     redis::provider p(io.get_executor(), test_config(server));
     constexpr int runs = 100, events = 20;
-    std::atomic<int> done{0}, failed{0};
-    auto ex = co_await asio::this_coro::executor;
     const auto before = p.get_stats();
-    for (int r = 0; r < runs; ++r) {
-      // No Catch2 macro on these threads (Catch2 is not thread safe): failures are counted.
-      // Each run on a strand of its own, as River's runs are.
-      asio::co_spawn(asio::make_strand(ex), [&, r]() -> asio::awaitable<void> {
-        auto log = co_await p.create_log("b" + std::to_string(r), nullptr);
-        if (!log) {
-          ++failed;
-        } else {
-          for (int i = 0; i < events; ++i) {
-            auto data = chunk(i);
-            auto stored = co_await log->writer->append(std::move(data), i == events - 1);
-            if (!stored) ++failed;
-          }
-        }
-        ++done;
-      }, asio::detached);
-    }
-    while (done < runs) co_await sleep_for(1ms);
+    const auto failed = co_await append_on_strands(p, "b", runs, events);
     CHECK(failed == 0);
     const auto after = p.get_stats();
     CHECK(after.appends - before.appends == runs * events);

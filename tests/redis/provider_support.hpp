@@ -8,6 +8,11 @@
 #include "support/redis_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
 
 namespace river::test {
 
@@ -48,5 +53,54 @@ inline asio::awaitable<redis::response> raw(const redis_server& server, redis::r
 }
 
 inline std::string chunk(int i) { return R"({"type":"chunk","chunk":)" + std::to_string(i) + "}"; }
+
+/// What `server` holds for a run, as "position=data", without the end entry.
+inline asio::awaitable<std::vector<std::string>> stored(const redis_server& server, std::string key) {
+  redis::request req;
+  req.push({"XRANGE", std::move(key), "-", "+"});
+  auto replies = co_await raw(server, std::move(req));
+  std::vector<std::string> out;
+  for (const auto& e : replies.at(0).elements) {
+    const auto& fields = e.elements.at(1).elements;
+    if (fields.at(0).text == "item") out.push_back(e.elements.at(0).text + "=" + fields.at(1).text);
+  }
+  co_return out;
+}
+
+/// Reads `r` to its end in the background (`drain`), into `out`; `done` counts the readers that
+/// finished. `r`, `out` and `done` must outlive it.
+inline void drain_in_background(const asio::any_io_executor& ex, river::log_reader& r, std::vector<std::string>& out,
+                                int& done) {
+  asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+    out = co_await drain(r, 16);
+    ++done;
+  }, asio::detached);
+}
+
+/// Appends `events` records to each of `runs` new runs, PREFIX0, PREFIX1..., each run on a strand
+/// of its own, as River's runs are: with several threads the provider is used from all at once.
+/// No Catch2 macro runs on those threads (Catch2 is not thread safe): returns how many creates and
+/// appends failed.
+inline asio::awaitable<int> append_on_strands(river::provider& p, std::string prefix, int runs, int events) {
+  std::atomic<int> done{0}, failed{0};
+  auto ex = co_await asio::this_coro::executor;
+  for (int r = 0; r < runs; ++r) {
+    asio::co_spawn(asio::make_strand(ex), [&, r]() -> asio::awaitable<void> {
+      auto log = co_await p.create_log(prefix + std::to_string(r), nullptr);
+      if (!log) {
+        ++failed;
+      } else {
+        for (int i = 0; i < events; ++i) {
+          auto data = chunk(i);
+          auto appended = co_await log->writer->append(std::move(data), i == events - 1);
+          if (!appended) ++failed;
+        }
+      }
+      ++done;
+    }, asio::detached);
+  }
+  while (done < runs) co_await sleep_for(std::chrono::milliseconds(1));
+  co_return failed.load();
+}
 
 }  // namespace river::test
