@@ -19,6 +19,11 @@ constexpr std::size_t spare_buffers = 64;
 // Redis's refusal of an XADD id at or before the stream's last entry.
 bool id_refused(const value& v) { return v.is_error() && v.text.find("equal or smaller") != std::string::npos; }
 
+// Whether a `WAIT` reply says that `n` replicas hold what came before it (0 asks for none).
+bool replicated(const value* wait_reply, std::size_t n) {
+  return n == 0 || (wait_reply && wait_reply->type == value::kind::integer && wait_reply->integer >= static_cast<std::int64_t>(n));
+}
+
 constexpr std::string_view history_lost_text =
     "Redis lost events of this run after it had acknowledged them (a failover to a replica that had not received "
     "them, or a restart without persistence); the run was stopped";
@@ -197,7 +202,7 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
   // While some server is away (a failover may be under way), the notice waits until the batch
   // is known to follow the history it had: readers elsewhere must not read past a hole.
   encode_batch(st_->cmd.connected());
-  auto sent = co_await send();
+  auto sent = co_await until_answered(req_);
   if (!sent) co_return std::move(sent).error();
   const auto& replies = *sent;
 
@@ -241,9 +246,7 @@ asio::awaitable<std::optional<river::error>> writer::store_batch() {
 }
 
 bool writer::settled_at_once(const value* wait_reply) {
-  const auto n = static_cast<std::int64_t>(st_->cfg.wait_replicas);
-  const bool replicated = n == 0 || (wait_reply && wait_reply->type == value::kind::integer && wait_reply->integer >= n);
-  if (!replicated || st_->cmd.epoch() != epoch_) return false;
+  if (!replicated(wait_reply, st_->cfg.wait_replicas) || st_->cmd.epoch() != epoch_) return false;
   settled();
   return true;
 }
@@ -254,8 +257,7 @@ void writer::settled() {
 }
 
 asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* wait_reply) {
-  const auto n = static_cast<std::int64_t>(st_->cfg.wait_replicas);
-  if (n > 0 && !(wait_reply && wait_reply->type == value::kind::integer && wait_reply->integer >= n)) {
+  if (!replicated(wait_reply, st_->cfg.wait_replicas)) {
     if (auto e = co_await replicate()) co_return e;
   }
   // Stored on a server reached in another epoch than the entries before: those must be there.
@@ -287,37 +289,31 @@ asio::awaitable<std::optional<river::error>> writer::check_history() {
   const auto id = checkpoint_->to_string();
   request req;
   req.push({"XRANGE", run_->keys.stream, id, id});
-  const auto give_up = clock_type::now() + st_->cfg.outage_limit;
-  for (;;) {
-    auto [ec, replies] = co_await st_->cmd.async_exec(req, tuple_awaitable);
-    if (!ec && replies.size() == 1 && replies[0].is_array()) {
-      if (replies[0].elements.empty()) co_return stop(stop_cause::history_lost, std::string(history_lost_text));
-      epoch_ = now_epoch;
-      co_return std::nullopt;
-    }
-    if (!ec) co_return storage_error("Redis refused to read the run's log: " + (replies.empty() ? std::string("no reply") : redis::to_string(replies[0])),
-                                     {{"key", run_->keys.stream}});
-    st_->note_failure(*run_);
-    if (ec == error::closed || clock_type::now() >= give_up || run_->lost) co_return failed(ec);
-  }
+  auto answered = co_await until_answered(req);
+  if (!answered) co_return std::move(answered).error();
+  const auto& replies = *answered;
+  if (replies.size() != 1 || !replies[0].is_array())
+    co_return storage_error("Redis refused to read the run's log: " + (replies.empty() ? std::string("no reply") : redis::to_string(replies[0])),
+                            {{"key", run_->keys.stream}});
+  if (replies[0].elements.empty()) co_return stop(stop_cause::history_lost, std::string(history_lost_text));
+  epoch_ = now_epoch;
+  co_return std::nullopt;
 }
 
 asio::awaitable<std::optional<river::error>> writer::replicate() {
-  const auto n = static_cast<std::int64_t>(st_->cfg.wait_replicas);
+  const auto n = st_->cfg.wait_replicas;
   request req;
   // The key routes the WAIT to the run's master on a cluster.
   req.push({"EXISTS", run_->keys.stream});
   req.push({"WAIT", std::to_string(n), ms_text(st_->cfg.wait_replicas_timeout)});
+  // Replicas that do not answer within a WAIT are asked again, as Redis away is, until the limit.
   const auto give_up = clock_type::now() + st_->cfg.outage_limit;
   for (;;) {
-    auto [ec, replies] = co_await st_->cmd.async_exec(req, tuple_awaitable);
-    if (!ec && replies.size() == 2 && replies[1].type == value::kind::integer && replies[1].integer >= n) {
-      run_->failing_since = 0;
-      co_return std::nullopt;
-    }
+    auto answered = co_await until_answered(req);
+    if (!answered) co_return std::move(answered).error();
+    if (answered->size() == 2 && replicated(&(*answered)[1], n)) co_return std::nullopt;
     st_->note_failure(*run_);
-    if (ec == error::closed || run_->lost) co_return failed(ec ? ec : error_code(error::server_error));
-    if (clock_type::now() >= give_up) co_return stop(stop_cause::unreplicated, std::string(unreplicated_text));
+    if (clock_type::now() >= give_up || run_->lost) co_return stop(stop_cause::unreplicated, std::string(unreplicated_text));
   }
 }
 
@@ -348,20 +344,20 @@ void writer::feed_batch() {
   if (last_in_batch_) run.terminated = true;
 }
 
-asio::awaitable<result<response>> writer::send() {
+asio::awaitable<result<response>> writer::until_answered(const request& req) {
   const auto give_up = clock_type::now() + st_->cfg.outage_limit;
   for (;;) {
-    auto [ec, replies] = co_await st_->cmd.async_exec(req_, tuple_awaitable);
+    auto [ec, replies] = co_await st_->cmd.async_exec(req, tuple_awaitable);
     if (!ec) {
       run_->failing_since = 0;
       co_return std::move(replies);
     }
     st_->note_failure(*run_);
-    // Lost under way (it may have run) or never sent: the same commands again, same ids. The
-    // connection holds them until it is back, at most the outage limit. The notice goes once
-    // the batch is settled (the server that takes it may lack the history before it).
+    // Lost under way (it may have run) or never sent: the same commands again (a batch, with the
+    // same ids). The connection holds them until it is back, at most the outage limit. A batch's
+    // notice goes once the batch is settled (the server that takes it may lack the history before it).
     if (ec == error::closed || clock_type::now() >= give_up || run_->lost) co_return failed(ec);
-    if (notice_inline_) encode_batch(false);
+    if (&req == &req_ && notice_inline_) encode_batch(false);
   }
 }
 

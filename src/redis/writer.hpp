@@ -56,8 +56,9 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
   bool wants_notice() const;
   // The notice of a batch sent without it, once the batch is settled.
   void publish_notice();
-  // Sends the request until Redis answers it or the outage limit passes.
-  asio::awaitable<result<response>> send();
+  // Sends `req` until Redis answers it or the outage limit passes: a short outage is a delay.
+  // The batch (`req_`) is sent again without its notice.
+  asio::awaitable<result<response>> until_answered(const request& req);
   // What a stored batch still needs before readers see it: the replicas `wait_replicas` asks
   // for, and the history before it kept across an epoch change. `wait_reply`: the batch's WAIT.
   asio::awaitable<std::optional<river::error>> settle_batch(const value* wait_reply);
