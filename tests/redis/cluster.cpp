@@ -119,6 +119,9 @@ TEST_CASE("redis cluster: runs spread over every master, and every key and chann
   auto& c = shared_cluster();
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     auto cfg = cluster_config(c, "spread");
+    // The checks below call redis-cli on this thread, which holds up lease renewals meanwhile
+    // (a second or more on a slow machine): the leases must outlast them.
+    cfg.producer_lost_timeout = 20s;
     redis::provider owner(io.get_executor(), cfg);
     redis::provider elsewhere(io.get_executor(), cfg);
     constexpr int runs = 12;
