@@ -101,6 +101,11 @@ class log_reader {
     (void)max;
     return read_status::idle;
   }
+
+  /// Whether this reader has read the log's last record: its next `read` returns
+  /// `read_status::end`. A hint that lets a caller end a response with its last records rather
+  /// than in a write of its own; the default says no.
+  virtual bool finished() const { return false; }
 };
 
 /// Whether a provider reaches its storage, for health checks and metrics.

@@ -265,6 +265,9 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
   bool full_batch = true;  // the first look polls: a replay is ready at once
   // The first read only polls: a resumed run that is idle must still get its headers now.
   auto deadline = clock::now();
+  // But first a run just started takes its first turn (its runner was queued before this): what
+  // it appends at once goes out with the headers in one write rather than in a second one.
+  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
   for (;;) {
     bool ended = false;
     bool run_over = false;  // the run's terminal event (or the provider's failure) is in this batch
@@ -304,6 +307,9 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
         ended = run_over = true;
       } else if (*status == read_status::idle) {
         idle = true;
+      } else if (!full_batch && log->finished()) {
+        // The run's last records: the response ends with them, in the same write.
+        ended = run_over = true;
       }
     }
     // A response stopped by `close_streams` before its run's end is cut: no last chunk, so that

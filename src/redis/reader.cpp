@@ -150,6 +150,14 @@ asio::awaitable<result<read_status>> reader::read(std::vector<record_view>& out,
   }
 }
 
+bool reader::finished() const {
+  if (ended_) return true;
+  if (!feed_ || fatal_) return false;
+  auto& f = *feed_;
+  std::lock_guard lk(f.log.mutex);
+  return f.ended && !f.fatal && pos_ >= f.covered_from && f.after_locked(pos_) == f.log.end_locked();
+}
+
 read_status reader::poll(std::vector<record_view>& out, std::size_t max) {
   pins_.clear();
   owned_.clear();

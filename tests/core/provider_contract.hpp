@@ -160,7 +160,8 @@ void closing() {
 }
 
 /// A read waits for records and returns them; it ends idle at its deadline; a cancelled read
-/// moves past nothing; `poll` takes what is ready without waiting.
+/// moves past nothing; `poll` takes what is ready without waiting; `finished` tells that the
+/// last record of a closed log was read.
 template <class Fixture>
 void waiting_reads() {
   Fixture f;
@@ -187,6 +188,7 @@ void waiting_reads() {
     CHECK(woken.value() == river::read_status::records);
     REQUIRE(batch.size() == 1);
     CHECK(batch[0].data == record(1));
+    CHECK_FALSE(log.reader->finished());  // the log is open
     // Ready records come without waiting.
     (void)co_await append(*log.writer, record(2), true);
     std::vector<river::record_view> polled;
@@ -196,6 +198,10 @@ void waiting_reads() {
     }
     REQUIRE_FALSE(polled.empty());
     CHECK(polled[0].data == record(2));
+    // The last record read, of a closed log: the reader knows the next read is the end.
+    CHECK(log.reader->finished());
+    polled.clear();
+    CHECK(log.reader->poll(polled, 10) == river::read_status::end);
   });
 }
 
@@ -217,6 +223,7 @@ void another_instance() {
     auto own = co_await drain(*log.reader);
     while (!done) co_await sleep_for(std::chrono::milliseconds(2));
     CHECK(got == own);
+    CHECK(live->finished());
     auto later = co_await open(*b, "shared");
     auto replayed = co_await drain(*later);
     CHECK(replayed == own);

@@ -19,6 +19,8 @@ class watched_reader final : public log_reader {
 
   read_status poll(std::vector<record_view>& out, std::size_t max) override { return inner_->poll(out, max); }
 
+  bool finished() const override { return inner_->finished(); }
+
  private:
   std::unique_ptr<log_reader> inner_;
   run_watch watch_;  // released after the inner reader is gone, when this one is

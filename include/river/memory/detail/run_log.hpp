@@ -128,6 +128,11 @@ class reader final : public log_reader {
 
   read_status poll(std::vector<record_view>& out, std::size_t max) override { return take(out, max, false); }
 
+  bool finished() const override {
+    std::lock_guard lk(log_->log.mutex);
+    return log_->log.closed && cursor_ >= log_->log.size_locked();
+  }
+
  private:
   // Adds the records that follow the cursor, if any; otherwise registers to be woken when
   // `sleep` is set.
