@@ -17,6 +17,7 @@ bool multiplexer::add(const request& req, mux_entry& e, clock::time_point now) {
   e.queued_at = now;
   e.unsubscribing.clear();
   if (e.expected == 0) return false;
+  e.replies.reserve(e.expected);  // a batch's replies without a reallocation per doubling
   if (detect_pushes_) {
     // Its unsubscribe confirmations are replies; others the server sends by itself are pushes.
     std::size_t pos = 0;

@@ -31,7 +31,14 @@ std::optional<entry_id> entry_id::parse(std::string_view text) noexcept {
   return id;
 }
 
-std::string entry_id::to_string() const { return std::to_string(ms) + "-" + std::to_string(seq); }
+std::string entry_id::to_string() const { return std::string(entry_id_text(*this).view()); }
+
+entry_id_text::entry_id_text(const entry_id& id) noexcept {
+  char* end = std::to_chars(chars_, chars_ + 20, id.ms).ptr;
+  *end++ = '-';
+  end = std::to_chars(end, end + 20, id.seq).ptr;
+  size_ = static_cast<std::uint8_t>(end - chars_);
+}
 
 namespace {
 

@@ -96,8 +96,8 @@ asio::awaitable<result<std::string>> writer::append(std::string_view data, bool 
   }
   p.event.assign(data);
   p.id = next_id();
-  p.id_text = p.id.to_string();
-  auto position = p.id_text;
+  p.id_text = entry_id_text(p.id);
+  auto position = std::string(p.id_text.view());
   pending_bytes_ += p.event.size();
   queue_.push_back(std::move(p));
   if (last) {
@@ -158,17 +158,17 @@ void writer::encode_batch(bool with_notice) {
     if (run.first) {
       // The first entry carries the `lease` marker: readers judge a lapsed lease only for runs
       // that have one (a TypeScript producer keeps none).
-      req_.push({"XADD", run.keys.stream, p.id_text, "item", p.event, "lease", "1"});
+      req_.push({"XADD", run.keys.stream, p.id_text.view(), "item", p.event, "lease", "1"});
       run.first = false;
     } else {
-      req_.push({"XADD", run.keys.stream, p.id_text, "item", p.event});
+      req_.push({"XADD", run.keys.stream, p.id_text.view(), "item", p.event});
     }
   }
   if (last_in_batch_) {
     const auto& p = batch_.back();
     const auto end_text = end_id_.to_string();
     req_.push({"MULTI"});
-    req_.push({"XADD", run.keys.stream, p.id_text, "item", p.event});
+    req_.push({"XADD", run.keys.stream, p.id_text.view(), "item", p.event});
     req_.push({"XADD", run.keys.stream, end_text, "end", "STREAM_END"});
     req_.push({"PEXPIRE", run.keys.stream, ms_text(st_->cfg.retention)});
     req_.push({"DEL", run.keys.lease});
@@ -266,7 +266,7 @@ asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* w
       // The batch went in after the hole: no reader saw it, and no resume should.
       request drop;
       std::vector<std::string_view> args = {"XDEL", run_->keys.stream};
-      for (const auto& p : batch_) args.push_back(p.id_text);
+      for (const auto& p : batch_) args.push_back(p.id_text.view());
       const auto end_text = end_id_.to_string();
       if (last_in_batch_) args.push_back(end_text);  // the log is closed with the fatal error instead
       drop.push(args);
@@ -333,7 +333,7 @@ void writer::feed_batch() {
     m.type = entry_meaning::kind::item;
     for (const auto& p : batch_) {
       m.data = p.event;
-      run.feed->add_locked(p.id, p.id_text, m, window);
+      run.feed->add_locked(p.id, p.id_text.view(), m, window);
     }
     if (last_in_batch_) {
       entry_meaning end;

@@ -42,7 +42,7 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
   struct pending {
     std::string event;
     entry_id id;
-    std::string id_text;
+    entry_id_text id_text;
   };
 
   // Sends the queue a batch at a time until it is empty or a batch fails. It holds the writer:

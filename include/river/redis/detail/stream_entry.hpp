@@ -31,6 +31,17 @@ struct entry_id {
   friend bool operator==(const entry_id&, const entry_id&) = default;
 };
 
+/// An entry id as text (`MS-SEQ`) in a buffer of its own: no allocation, for ids written per event.
+class entry_id_text {
+ public:
+  explicit entry_id_text(const entry_id& id = {}) noexcept;
+  std::string_view view() const noexcept { return {chars_, size_}; }
+
+ private:
+  char chars_[41]{};  // two 20-digit numbers and the dash
+  std::uint8_t size_ = 0;
+};
+
 /// One stream entry: its id and its field/value pairs in stored order.
 struct stream_entry {
   std::string id;
