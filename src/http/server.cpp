@@ -267,7 +267,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     auto self = shared_from_this();
     for (;;) {
       tcp::socket socket(river::detail::make_strand(ex));
-      auto [ec] = co_await acceptor.async_accept(socket, asio::as_tuple(asio::use_awaitable));
+      tcp::endpoint peer;  // filled by the accept itself: no getpeername per connection
+      auto [ec] = co_await acceptor.async_accept(socket, peer, asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
         // Out of descriptors, or a connection reset before it was accepted: try again shortly.
@@ -294,17 +295,15 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         }
       }
       if (tls_context)
-        launch(std::make_shared<connection<ssl::stream<tcp::socket>>>(std::move(socket), *tls_context));
+        launch(std::make_shared<connection<ssl::stream<tcp::socket>>>(std::move(socket), *tls_context), peer);
       else
-        launch(std::make_shared<connection<tcp::socket>>(std::move(socket)));
+        launch(std::make_shared<connection<tcp::socket>>(std::move(socket)), peer);
     }
   }
 
   template <class Stream>
-  void launch(std::shared_ptr<connection<Stream>> c) {
-    error_code ec;
-    auto peer = c->stream.lowest_layer().remote_endpoint(ec);
-    if (!ec) c->remote = peer.address().to_string();
+  void launch(std::shared_ptr<connection<Stream>> c, const tcp::endpoint& peer) {
+    c->remote = peer.address().to_string();
     {
       std::lock_guard lk(mutex);
       connections.emplace(c.get(), c);
