@@ -191,6 +191,11 @@ TEST_CASE("redis entry ids parse strictly and compare numerically") {
   CHECK(entry_id::parse("9-1").value() < entry_id::parse("10-0").value());
   CHECK(entry_id::parse("10-2").value() > entry_id::parse("10-1").value());
   CHECK(entry_id::parse("18446744073709551615-18446744073709551615").has_value());
+  // The text of the largest id fills the fixed buffer exactly; the smallest is "0-0".
+  const std::string largest = "18446744073709551615-18446744073709551615";
+  CHECK(redis::detail::entry_id_text(entry_id::parse(largest).value()).view() == largest);
+  CHECK(redis::detail::entry_id_text(entry_id{}).view() == "0-0");
+  CHECK(redis::detail::entry_id_text(a).view() == "1732450000000-3");
   const std::vector<std::string> bad = {"", "1", "1-", "-1", "a-1", "1-1-1", "+1-1", "1- 1",
                                         "18446744073709551616-0"};
   for (const auto& b : bad) {
