@@ -79,7 +79,7 @@ class record_log {
       for (std::size_t i = 0; i < n; ++i) frame_bytes_ -= index_[i].frame_size;
       index_.erase(index_.begin(), index_.begin() + static_cast<std::ptrdiff_t>(n));
       page_bytes_ -= pages_.front().capacity;
-      pages_.pop_front();
+      pages_.erase(pages_.begin());
       base_ += n;
       ++first_page_;
     }
@@ -125,7 +125,8 @@ class record_log {
     std::size_t records;
   };
 
-  static constexpr std::size_t first_page_size = 2 * 1024;
+  // One page of the OS: most runs fill it, and a run of a few KiB then takes one allocation.
+  static constexpr std::size_t first_page_size = 4 * 1024;
   static constexpr std::size_t max_page_size = 256 * 1024;
 
   // The number (counting from the first page ever) of the page that holds record `i`.
@@ -150,7 +151,7 @@ class record_log {
     return at;
   }
 
-  std::deque<page> pages_;
+  std::vector<page> pages_;  // few: they grow geometrically (a deque would cost half a KiB per log)
   std::deque<entry> index_;
   std::vector<log_sleeper*> sleepers_;
   std::size_t base_ = 0;        // records trimmed from the front
