@@ -40,6 +40,8 @@ reader::step reader::from_feed(std::vector<record_view>& out, std::size_t max, b
     const auto n = std::min(max, end - from);
     f.log.read_locked(from, n, out, &pins_);
     pos_ = f.ids[from + n - 1 - f.log.begin_locked()];
+    // The run's last records: the end entry followed them, so the next read is the end.
+    if (from + n == end && f.ended) ended_ = true;
     return step::records;
   }
   if (f.fatal) {
@@ -148,14 +150,6 @@ asio::awaitable<result<read_status>> reader::read(std::vector<record_view>& out,
     asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
     co_await t.async_wait(tuple_awaitable);
   }
-}
-
-bool reader::finished() const {
-  if (ended_) return true;
-  if (!feed_ || fatal_) return false;
-  auto& f = *feed_;
-  std::lock_guard lk(f.log.mutex);
-  return f.ended && !f.fatal && pos_ >= f.covered_from && f.after_locked(pos_) == f.log.end_locked();
 }
 
 read_status reader::poll(std::vector<record_view>& out, std::size_t max) {

@@ -21,7 +21,7 @@ class reader final : public log_reader {
   asio::awaitable<result<read_status>> read(std::vector<record_view>& out, std::size_t max,
                                             clock_type::time_point deadline) override;
   read_status poll(std::vector<record_view>& out, std::size_t max) override;
-  bool finished() const override;
+  bool finished() const override { return ended_; }
 
  private:
   enum class step { records, wait, replay, again };
