@@ -166,10 +166,10 @@ void writer::encode_batch(bool with_notice) {
   }
   if (last_in_batch_) {
     const auto& p = batch_.back();
-    const auto end_text = end_id_.to_string();
+    const entry_id_text end_text(end_id_);
     req_.push({"MULTI"});
     req_.push({"XADD", run.keys.stream, p.id_text.view(), "item", p.event});
-    req_.push({"XADD", run.keys.stream, end_text, "end", "STREAM_END"});
+    req_.push({"XADD", run.keys.stream, end_text.view(), "end", "STREAM_END"});
     req_.push({"PEXPIRE", run.keys.stream, ms_text(st_->cfg.retention)});
     req_.push({"DEL", run.keys.lease});
     req_.push({"EXEC"});
@@ -267,8 +267,8 @@ asio::awaitable<std::optional<river::error>> writer::settle_batch(const value* w
       request drop;
       std::vector<std::string_view> args = {"XDEL", run_->keys.stream};
       for (const auto& p : batch_) args.push_back(p.id_text.view());
-      const auto end_text = end_id_.to_string();
-      if (last_in_batch_) args.push_back(end_text);  // the log is closed with the fatal error instead
+      const entry_id_text end_text(end_id_);
+      if (last_in_batch_) args.push_back(end_text.view());  // the log is closed with the fatal error instead
       drop.push(args);
       (void)co_await st_->cmd.async_exec(drop, tuple_awaitable);
     }
@@ -286,9 +286,9 @@ asio::awaitable<std::optional<river::error>> writer::check_history() {
     co_return std::nullopt;
   }
   // Replication keeps order: when the last entry stored before is there, so is every one before.
-  const auto id = checkpoint_->to_string();
+  const entry_id_text id(*checkpoint_);
   request req;
-  req.push({"XRANGE", run_->keys.stream, id, id});
+  req.push({"XRANGE", run_->keys.stream, id.view(), id.view()});
   auto answered = co_await until_answered(req);
   if (!answered) co_return std::move(answered).error();
   const auto& replies = *answered;
@@ -338,7 +338,7 @@ void writer::feed_batch() {
     if (last_in_batch_) {
       entry_meaning end;
       end.type = entry_meaning::kind::end;
-      run.feed->add_locked(end_id_, end_id_.to_string(), end, window);
+      run.feed->add_locked(end_id_, entry_id_text(end_id_).view(), end, window);
     }
   }
   if (last_in_batch_) run.terminated = true;
