@@ -38,6 +38,24 @@ struct open_stream {
   bool stop = false;                 // on ex only
 };
 
+// What an event stream's response needs of its request.
+struct stream_response {
+  bool chunked = true;  // HTTP/1.1: chunked; HTTP/1.0: the body ends with the connection
+  bool keep_alive = true;
+  std::string cors;  // the response's CORS fields
+};
+
+// What a request came to before its event stream: an answer written (`action`), or a stream to
+// write (`log`).
+struct opened_request {
+  explicit opened_request(connection_action answered) : action(answered) {}
+  opened_request(std::unique_ptr<log_reader> events, stream_response r)
+      : log(std::move(events)), response(std::move(r)) {}
+  connection_action action = connection_action::close;
+  std::unique_ptr<log_reader> log;
+  stream_response response;
+};
+
 // Drops the first `n` bytes of a buffer sequence.
 void consume_buffers(std::vector<asio::const_buffer>& buffers, std::size_t n) {
   auto it = buffers.begin();
@@ -114,66 +132,71 @@ struct handler::impl {
     co_return action;
   }
 
-  // Streams the events of a run just started or resumed, or answers why it could not be.
-  asio::awaitable<connection_action> stream_or_refuse(detail::response_writer& out, const request& req,
-                                                      result<event_reader> opened) {
-    if (!opened) {
-      auto action = co_await respond_error(out, req, opened.error());
-      co_return action;
-    }
-    auto action = co_await stream_events(out, req, opened->release());
-    co_return action;
+  // What an event stream's response needs of its request, which is gone by then.
+  stream_response stream_response_of(const request& req) const {
+    return {req.version() >= 11, req.keep_alive(), cors_fields(req)};
   }
 
-  asio::awaitable<connection_action> serve(detail::response_writer& out, request req, std::string remote);
-  asio::awaitable<connection_action> start(detail::response_writer& out, const request& req, detail::start_run plan,
-                                           std::string remote);
+  // A run just started or resumed, as a stream to write, or the answer why it could not be.
+  asio::awaitable<opened_request> open_or_refuse(detail::response_writer& out, const request& req,
+                                                 result<event_reader> opened) {
+    if (!opened) {
+      auto action = co_await respond_error(out, req, opened.error());
+      co_return opened_request{action};
+    }
+    co_return opened_request{opened->release(), stream_response_of(req)};
+  }
+
+  asio::awaitable<opened_request> open(detail::response_writer& out, request req, std::string remote);
+  asio::awaitable<opened_request> start(detail::response_writer& out, const request& req, detail::start_run plan,
+                                        std::string remote);
   asio::awaitable<connection_action> cancel(detail::response_writer& out, const request& req, std::string token);
-  asio::awaitable<connection_action> stream_events(detail::response_writer& out, const request& req,
+  asio::awaitable<connection_action> stream_events(detail::response_writer& out, stream_response response,
                                                    std::unique_ptr<log_reader> log);
   asio::awaitable<connection_action> pump(detail::response_writer& out, std::unique_ptr<log_reader> log,
                                           std::string head, std::string ended_head, bool chunked,
                                           std::shared_ptr<open_stream> st);
 };
 
-asio::awaitable<connection_action> handler::impl::serve(detail::response_writer& out, request req,
-                                                        std::string remote) {
+// Everything but the event stream itself: the stream is written once this frame is gone, so that
+// an open stream keeps only what it needs (its request is released here too).
+asio::awaitable<opened_request> handler::impl::open(detail::response_writer& out, request req, std::string remote) {
   auto plan = detail::plan_request(req, opts);
   if (auto* a = std::get_if<detail::answer>(&plan)) {
     if (a->error) {
       auto action = co_await respond_error(out, req, a->status, *a->error, std::move(a->fields));
-      co_return action;
+      co_return opened_request{action};
     }
     auto action = co_await respond(out, req, a->status, {}, {}, std::move(a->fields));
-    co_return action;
+    co_return opened_request{action};
   }
   // Runs are no longer started or followed once a shutdown began.
   if (is_closing() && !std::holds_alternative<detail::cancel_run>(plan)) {
     auto action = co_await respond_closing(out, req);
-    co_return action;
+    co_return opened_request{action};
   }
   if (auto* s = std::get_if<detail::start_run>(&plan)) {
-    auto action = co_await start(out, req, std::move(*s), std::move(remote));
-    co_return action;
+    auto opened = co_await start(out, req, std::move(*s), std::move(remote));
+    co_return opened;
   }
   if (auto* r = std::get_if<detail::resume_run>(&plan)) {
     auto resumed = co_await caller_.resume(std::move(r->token), std::move(r->from));
-    auto action = co_await stream_or_refuse(out, req, std::move(resumed));
-    co_return action;
+    auto opened = co_await open_or_refuse(out, req, std::move(resumed));
+    co_return opened;
   }
   auto action = co_await cancel(out, req, std::move(std::get<detail::cancel_run>(plan).token));
-  co_return action;
+  co_return opened_request{action};
 }
 
-asio::awaitable<connection_action> handler::impl::start(detail::response_writer& out, const request& req,
-                                                        detail::start_run plan, std::string remote) {
+asio::awaitable<opened_request> handler::impl::start(detail::response_writer& out, const request& req,
+                                                     detail::start_run plan, std::string remote) {
   auto client = detail::client_of(req, remote, opts);
   if (!start_rate.try_start(client)) {
     counters.client_limited_total.fetch_add(1, std::memory_order_relaxed);
     auto e = river::error::from_code(errc::client_limit_exceeded, "Too many runs started by this client lately",
                                      {{"perSecond", opts.start_rate_per_client.per_second}});
     auto action = co_await respond_error(out, req, e);
-    co_return action;
+    co_return opened_request{action};
   }
   request_metadata::header_list headers;
   for (const auto& f : req) headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
@@ -181,8 +204,8 @@ asio::awaitable<connection_action> handler::impl::start(detail::response_writer&
   auto started = co_await caller_.start(std::move(plan.stream), std::move(plan.input), std::move(metadata));
   if (!started && started.error().code == errc::client_limit_exceeded)
     counters.client_limited_total.fetch_add(1, std::memory_order_relaxed);
-  auto action = co_await stream_or_refuse(out, req, std::move(started));
-  co_return action;
+  auto opened = co_await open_or_refuse(out, req, std::move(started));
+  co_return opened;
 }
 
 asio::awaitable<connection_action> handler::impl::cancel(detail::response_writer& out, const request& req,
@@ -200,10 +223,11 @@ asio::awaitable<connection_action> handler::impl::cancel(detail::response_writer
   co_return action;
 }
 
-asio::awaitable<connection_action> handler::impl::stream_events(detail::response_writer& out, const request& req,
+asio::awaitable<connection_action> handler::impl::stream_events(detail::response_writer& out,
+                                                                stream_response response,
                                                                 std::unique_ptr<log_reader> log) {
-  const bool chunked = req.version() >= 11;
-  const auto cors = cors_fields(req);
+  const bool chunked = response.chunked;
+  const auto& cors = response.cors;
   const auto stream_fields = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" + cors;
   auto head = detail::write_head({200, "text/event-stream", std::nullopt, stream_fields, chunked, !chunked});
   // A resume after the terminal event of an ended run has nothing to send: 204 tells a client
@@ -231,7 +255,7 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
   // The child's frame may still be in its slot's handler as it completes: let it go first.
   co_await asio::post(ex, asio::use_awaitable);
   if (failure) co_return connection_action::close;
-  if (!req.keep_alive() || !chunked) co_return connection_action::close;
+  if (!response.keep_alive || !chunked) co_return connection_action::close;
   co_return action;
 }
 
@@ -417,7 +441,9 @@ asio::awaitable<connection_action> handler::serve(detail::response_writer& out, 
                                                   std::string remote_address) {
   // Hold the state: a handler destroyed while streams are open is a misuse, but not a crash here.
   auto self = impl_;
-  auto action = co_await self->serve(out, std::move(req), std::move(remote_address));
+  auto opened = co_await self->open(out, std::move(req), std::move(remote_address));
+  if (!opened.log) co_return opened.action;
+  auto action = co_await self->stream_events(out, std::move(opened.response), std::move(opened.log));
   co_return action;
 }
 

@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -342,74 +343,84 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     connection_writer<Stream> out(c, opts.endpoint.write_timeout, counters());
     for (;;) {
       if (c.stopping) co_return;
-      if (buffer.size() == 0) {
-        // Waiting for the next request: bounded by the idle timeout, and closed at shutdown.
-        c.idle = true;
-        c.set_deadline(clock::now() + opts.idle_timeout);
-        auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(1024), asio::as_tuple(asio::use_awaitable));
-        c.idle = false;
-        c.clear_deadline();
-        if (ec || c.stopping) co_return;
-        buffer.commit(n);
-      }
-      // From its first byte, the whole request must arrive within the read timeout.
-      c.set_deadline(clock::now() + opts.read_timeout);
-      beast_http::request_parser<beast_http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
-      parser.body_limit(opts.endpoint.max_body_bytes);
-      // The head whole first, so that its bytes can be checked as received.
-      auto [ec, head_size] = co_await read_whole_head(c, buffer);
-      std::string raw_head;
-      if (!ec) raw_head.assign(static_cast<const char*>(buffer.data().data()), head_size);
-      if (!ec) {
-        auto [header_ec, n] = co_await beast_http::async_read_header(c.stream, buffer, parser,
-                                                                     asio::as_tuple(asio::use_awaitable));
-        (void)n;
-        ec = header_ec;
-      }
-      if (!ec) {
-        if (const auto problem = detail::framing_problem(raw_head, parser.get())) {
-          c.clear_deadline();
-          co_await respond_error(out, 400, river::error(std::string(*problem), error_type::validation), false);
-          co_await linger(c);
-          co_return;
-        }
-      }
-      if (!ec && !parser.is_done()) {
-        auto expect = parser.get().find(beast_http::field::expect);
-        if (expect != parser.get().end() && boost::beast::iequals(expect->value(), "100-continue")) {
-          static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
-          const asio::const_buffer b[] = {asio::buffer(interim.data(), interim.size())};
-          ec = co_await out.write(b);
-          c.set_deadline(clock::now() + opts.read_timeout);
-        }
-        // Read piece by piece rather than with `async_read`, whose composed operation Boost
-        // 1.81 mishandles when it completes into an awaitable after an earlier header read.
-        while (!ec && !parser.is_done()) {
-          auto [body_ec, body_n] =
-              co_await beast_http::async_read_some(c.stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-          (void)body_n;
-          ec = body_ec;
-        }
-      }
-      c.clear_deadline();
-      if (ec) {
-        co_await read_failed(c, out, ec);
-        co_return;
-      }
-      if (buffer.size() == 0) buffer.shrink_to_fit();
-      auto req = parser.release();
-      if (c.stopping) {
-        river::error e("The server is shutting down", error_type::internal);
-        co_await respond_error(out, 503, e, false);
-        co_return;
-      }
-      auto action = co_await dispatch(out, std::move(req), c.remote);
+      // The request is read in a frame of its own: an open event stream keeps none of it.
+      auto req = co_await read_request(c, buffer, out);
+      if (!req) co_return;
+      auto action = co_await dispatch(out, std::move(*req), c.remote);
       if (action == connection_action::close) {
         co_await linger(c);
         co_return;
       }
     }
+  }
+
+  // Reads the connection's next request; nothing once the connection is done with (closed, timed
+  // out, or answered with an error).
+  template <class Stream>
+  asio::awaitable<std::optional<request>> read_request(connection<Stream>& c, boost::beast::flat_buffer& buffer,
+                                                       detail::response_writer& out) {
+    if (buffer.size() == 0) {
+      // Waiting for the next request: bounded by the idle timeout, and closed at shutdown.
+      c.idle = true;
+      c.set_deadline(clock::now() + opts.idle_timeout);
+      auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(1024), asio::as_tuple(asio::use_awaitable));
+      c.idle = false;
+      c.clear_deadline();
+      if (ec || c.stopping) co_return std::nullopt;
+      buffer.commit(n);
+    }
+    // From its first byte, the whole request must arrive within the read timeout.
+    c.set_deadline(clock::now() + opts.read_timeout);
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
+    parser.body_limit(opts.endpoint.max_body_bytes);
+    // The head whole first, so that its bytes can be checked as received.
+    auto [ec, head_size] = co_await read_whole_head(c, buffer);
+    std::string raw_head;
+    if (!ec) raw_head.assign(static_cast<const char*>(buffer.data().data()), head_size);
+    if (!ec) {
+      auto [header_ec, n] = co_await beast_http::async_read_header(c.stream, buffer, parser,
+                                                                   asio::as_tuple(asio::use_awaitable));
+      (void)n;
+      ec = header_ec;
+    }
+    if (!ec) {
+      if (const auto problem = detail::framing_problem(raw_head, parser.get())) {
+        c.clear_deadline();
+        co_await respond_error(out, 400, river::error(std::string(*problem), error_type::validation), false);
+        co_await linger(c);
+        co_return std::nullopt;
+      }
+    }
+    if (!ec && !parser.is_done()) {
+      auto expect = parser.get().find(beast_http::field::expect);
+      if (expect != parser.get().end() && boost::beast::iequals(expect->value(), "100-continue")) {
+        static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+        const asio::const_buffer b[] = {asio::buffer(interim.data(), interim.size())};
+        ec = co_await out.write(b);
+        c.set_deadline(clock::now() + opts.read_timeout);
+      }
+      // Read piece by piece rather than with `async_read`, whose composed operation Boost
+      // 1.81 mishandles when it completes into an awaitable after an earlier header read.
+      while (!ec && !parser.is_done()) {
+        auto [body_ec, body_n] =
+            co_await beast_http::async_read_some(c.stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        (void)body_n;
+        ec = body_ec;
+      }
+    }
+    c.clear_deadline();
+    if (ec) {
+      co_await read_failed(c, out, ec);
+      co_return std::nullopt;
+    }
+    if (buffer.size() == 0) buffer.shrink_to_fit();
+    if (c.stopping) {
+      river::error e("The server is shutting down", error_type::internal);
+      co_await respond_error(out, 503, e, false);
+      co_return std::nullopt;
+    }
+    co_return parser.release();
   }
 
   // Reads until the buffer holds a whole request head (up to its blank line); returns its size.
