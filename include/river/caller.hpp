@@ -128,7 +128,13 @@ class caller {
     // GCC 12 mishandles temporaries inside co_await expressions: build arguments beforehand.
     auto start_json = to_json_text(event{events::start{run_id, token}, {}});
     auto append_start = core->try_append(std::move(start_json), event_kind::start);
-    auto stored = co_await asio::co_spawn(core->strand(), std::move(append_start), asio::use_awaitable);
+    // Already on that strand (an io_context run by one thread is its own strand): no hop.
+    auto here = co_await asio::this_coro::executor;
+    result<void> stored;
+    if (here == core->strand())
+      stored = co_await std::move(append_start);
+    else
+      stored = co_await asio::co_spawn(core->strand(), std::move(append_start), asio::use_awaitable);
     if (!stored) co_return stored.error();
     registry_->add(core);
     place.held = false;  // the run's now: released when it ends

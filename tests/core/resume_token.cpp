@@ -23,6 +23,29 @@ TEST_CASE("a token is standard base64 of compact JSON in protocol order") {
         "eyJwcm92aWRlcklkIjoicmVkaXMiLCJyb3V0ZXJTdHJlYW1LZXkiOiJjaGF0Iiwic3RyZWFtU3RvcmFnZUlkIjoiZGVmYXVsdCIsInN0cmVhbVJ1bklkIjoiYWJjIn0=");
 }
 
+TEST_CASE("base64 encoding matches RFC 4648, padded or not, in both alphabets") {
+  using river::detail::base64_encode;
+  const std::pair<std::string_view, std::string_view> vectors[] = {
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
+  };
+  for (const auto& [in, out] : vectors) {
+    CHECK(base64_encode(in) == out);
+    auto unpadded = std::string(out);
+    while (!unpadded.empty() && unpadded.back() == '=') unpadded.pop_back();
+    CHECK(base64_encode(in, false, false) == unpadded);
+  }
+  // Bytes 0xfb 0xff: the last two letters of each alphabet.
+  CHECK(base64_encode("\xfb\xff") == "+/8=");
+  CHECK(base64_encode("\xfb\xff", true) == "-_8=");
+  CHECK(base64_encode("\xfb\xff", true, false) == "-_8");
+}
+
 TEST_CASE("a signed token carries its signature last") {
   auto signed_token = sample;
   signed_token.signature = "c2ln";

@@ -14,24 +14,28 @@ inline std::string base64_encode(std::string_view in, bool url_safe = false, boo
   const char* alphabet = url_safe
                              ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
                              : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
+  // Sized once and written through a pointer: a token is encoded for every run started.
+  const std::size_t rest = in.size() % 3;
+  const std::size_t tail = rest == 0 ? 0 : (pad ? 4 : rest + 1);
+  std::string out(in.size() / 3 * 4 + tail, '\0');
+  char* to = out.data();
   auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])); };
   std::size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
     const std::uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    out.push_back(alphabet[(v >> 6) & 63]);
-    out.push_back(alphabet[v & 63]);
+    *to++ = alphabet[(v >> 18) & 63];
+    *to++ = alphabet[(v >> 12) & 63];
+    *to++ = alphabet[(v >> 6) & 63];
+    *to++ = alphabet[v & 63];
   }
-  if (const auto rest = in.size() - i; rest != 0) {
+  if (rest != 0) {
     std::uint32_t v = byte(i) << 16;
     if (rest == 2) v |= byte(i + 1) << 8;
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    if (rest == 2) out.push_back(alphabet[(v >> 6) & 63]);
-    if (pad) out.append(rest == 2 ? "=" : "==");
+    *to++ = alphabet[(v >> 18) & 63];
+    *to++ = alphabet[(v >> 12) & 63];
+    if (rest == 2) *to++ = alphabet[(v >> 6) & 63];
+    if (pad) *to++ = '=';
+    if (pad && rest == 1) *to++ = '=';
   }
   return out;
 }
