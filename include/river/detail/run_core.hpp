@@ -88,15 +88,18 @@ class run_core : public std::enable_shared_from_this<run_core> {
     auto stored = co_await writer_->append(buffer_, is_terminal(kind));
     if (auto e = settle(stored, kind)) throw boost::system::system_error(e->code, e->message);
     // Fair runners. Asio marks the coroutine's thread of execution each time it suspends; a
-    // runner that has not suspended for `budget_.appends` appends or `budget_.time` yields to the
-    // strand's queue once, behind whatever became ready meanwhile (its readers among them).
+    // runner that has not suspended for `budget_.appends` appends, `budget_.bytes` of them or
+    // `budget_.time` yields to the strand's queue once, behind whatever became ready meanwhile
+    // (its readers among them).
     bool& suspended = co_await asio::detail::awaitable_thread_has_context_switched{};
     if (suspended) {
       suspended = false;
       streak_appends_ = 0;
+      streak_bytes_ = 0;
     }
     ++streak_appends_;
-    bool spent = streak_appends_ >= budget_.appends;
+    streak_bytes_ += buffer_.size();
+    bool spent = streak_appends_ >= budget_.appends || streak_bytes_ >= budget_.bytes;
     // The clock is read at a streak's first append and then at every eighth, not at each.
     if (!spent && streak_appends_ % 8 == 1) {
       const auto now = clock::now();
@@ -238,6 +241,7 @@ class run_core : public std::enable_shared_from_this<run_core> {
   std::string buffer_;  // the runner's event, reused
   std::uint64_t chunks_ = 0;
   std::size_t streak_appends_ = 0;  // appends since the runner last suspended
+  std::size_t streak_bytes_ = 0;    // their bytes
   clock::time_point streak_started_;
   bool terminal_ = false;
   bool failure_reported_ = false;
