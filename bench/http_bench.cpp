@@ -119,6 +119,9 @@ int run_server_process(int pipe_fd, unsigned threads) {
   river::http::server_options o;
   o.port = 0;
   o.max_connections = 50'000;
+  // The load comes from one client that starts thousands of runs: no per-client limits.
+  o.max_runs_per_client = 0;
+  o.endpoint.start_rate_per_client.per_second = 0;
   river::http::server s(io.get_executor(), routes, o);
   if (auto ec = s.start()) {
     std::fprintf(stderr, "server: %s\n", ec.message().c_str());
@@ -196,6 +199,11 @@ asio::awaitable<void> read_stream(tcp::endpoint ep, std::string request, stream_
     if (ec) break;
     const auto arrived = now_ns();
     buf.append(tmp.data(), n);
+    // A refusal (a limit, say) is no event stream: stop rather than wait for events.
+    if (buf.size() >= 12 && buf.starts_with("HTTP/1.") && buf[9] != '2') {
+      std::fprintf(stderr, "http_bench: the server answered %s\n", buf.substr(0, buf.find('\r')).c_str());
+      break;
+    }
     std::size_t pos = 0;
     for (;;) {
       const auto end = buf.find("\n\n", pos);
