@@ -154,7 +154,7 @@ struct handler::impl {
   asio::awaitable<connection_action> stream_events(detail::response_writer& out, stream_response response,
                                                    std::unique_ptr<log_reader> log);
   asio::awaitable<connection_action> pump(detail::response_writer& out, std::unique_ptr<log_reader> log,
-                                          std::string head, std::string ended_head, bool chunked,
+                                          std::string head, stream_response response,
                                           std::shared_ptr<open_stream> st);
 };
 
@@ -227,13 +227,9 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
                                                                 stream_response response,
                                                                 std::unique_ptr<log_reader> log) {
   const bool chunked = response.chunked;
-  const auto& cors = response.cors;
-  const auto stream_fields = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" + cors;
+  const bool keep_alive = response.keep_alive;
+  const auto stream_fields = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n" + response.cors;
   auto head = detail::write_head({200, "text/event-stream", std::nullopt, stream_fields, chunked, !chunked});
-  // A resume after the terminal event of an ended run has nothing to send: 204 tells a client
-  // (and an EventSource) that the run is over, where an empty stream would ask it to come back.
-  const auto ended_fields = "Cache-Control: no-cache\r\n" + cors;
-  auto ended_head = detail::write_head({204, {}, std::nullopt, ended_fields, false, !chunked});
   counters.requests_total.fetch_add(1, std::memory_order_relaxed);
 
   auto ex = co_await asio::this_coro::executor;
@@ -245,7 +241,7 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
   }
   // The stream's loop runs as a child bound to the stream's own cancellation signal, so that
   // `close_streams` can interrupt its wait for events whatever the awaiting coroutine is bound to.
-  auto child = pump(out, std::move(log), std::move(head), std::move(ended_head), chunked, st);
+  auto child = pump(out, std::move(log), std::move(head), std::move(response), st);
   auto completion = asio::bind_cancellation_slot(st->signal.slot(), asio::as_tuple(asio::use_awaitable));
   auto [failure, action] = co_await asio::co_spawn(ex, std::move(child), std::move(completion));
   {
@@ -255,12 +251,12 @@ asio::awaitable<connection_action> handler::impl::stream_events(detail::response
   // The child's frame may still be in its slot's handler as it completes: let it go first.
   co_await asio::post(ex, asio::use_awaitable);
   if (failure) co_return connection_action::close;
-  if (!response.keep_alive || !chunked) co_return connection_action::close;
+  if (!keep_alive || !chunked) co_return connection_action::close;
   co_return action;
 }
 
 asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& out, std::unique_ptr<log_reader> log,
-                                                       std::string head, std::string ended_head, bool chunked,
+                                                       std::string head, stream_response response,
                                                        std::shared_ptr<open_stream> st) {
   co_await asio::this_coro::throw_if_cancelled(false);
   using clock = std::chrono::steady_clock;
@@ -273,6 +269,7 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
 
   static constexpr std::string_view crlf = "\r\n";
   static constexpr std::string_view last_chunk = "0\r\n\r\n";
+  const bool chunked = response.chunked;
   const auto interval = opts.heartbeat_interval;
   // The heartbeat deadline moves only when an eighth of the interval passed since it last moved,
   // so a busy stream does not re-arm its timer on every batch.
@@ -341,6 +338,10 @@ asio::awaitable<connection_action> handler::impl::pump(detail::response_writer& 
     // the TypeScript River client (docs/protocol.md, section 4).
     const bool cut = ended && !run_over;
     if (run_over && !head_sent && batch.empty() && body.empty()) {
+      // A resume after the terminal event of an ended run has nothing to send: 204 tells a client
+      // (and an EventSource) that the run is over, where an empty stream would ask it to come back.
+      const auto ended_fields = "Cache-Control: no-cache\r\n" + response.cors;
+      const auto ended_head = detail::write_head({204, {}, std::nullopt, ended_fields, false, !chunked});
       const asio::const_buffer only_head = asio::buffer(ended_head);
       auto ec = co_await write(out, std::span<const asio::const_buffer>(&only_head, 1));
       if (ec) co_return connection_action::close;
