@@ -40,8 +40,9 @@ reader::step reader::from_feed(std::vector<record_view>& out, std::size_t max, b
     const auto n = std::min(max, end - from);
     f.log.read_locked(from, n, out, &pins_);
     pos_ = f.ids[from + n - 1 - f.log.begin_locked()];
-    // The run's last records: the end entry followed them, so the next read is the end.
-    if (from + n == end && f.ended) ended_ = true;
+    // The run's last records: the end entry followed them, so the next read is the end (a fatal
+    // error, which the next read would give first, never is).
+    if (from + n == end && f.ended && !f.fatal) ended_ = true;
     return step::records;
   }
   if (f.fatal) {
