@@ -91,7 +91,7 @@ bool cluster::impl::apply_layout(const value& reply, const std::string& asked_ho
   }
   refreshes_.fetch_add(1, std::memory_order_relaxed);
   // Nodes that serve no slot any more (a master that failed over, or was emptied).
-  for (auto& n : gone) n->conn->close();
+  for (auto& n : gone) n->conn->retire();
   return true;
 }
 

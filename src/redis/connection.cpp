@@ -78,6 +78,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   // Guarded by `mutex_`: requests arrive from any thread.
   std::mutex mutex_;
   state state_ = state::idle;
+  error_code refused_when_closed_ = error::closed;  // a retired node's connection refuses as not connected
   detail::multiplexer mux_;
   std::vector<std::unique_ptr<pending>> free_;
 
@@ -146,7 +147,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     {
       std::lock_guard lk(mutex_);
       switch (state_) {
-        case state::closed: refused = error::closed; break;
+        case state::closed: refused = refused_when_closed_; break;
         case state::idle: refused = error::not_connected; break;
         case state::backoff:
           if (cfg_.wait_for_connection.count() <= 0) {
@@ -185,18 +186,21 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     if (wake) write_wake_.notify();
   }
 
-  void do_close() {
+  // Ends the connection for good: requests under way fail with `in_flight`, waiting ones with
+  // `waiting`.
+  void do_close(error_code in_flight, error_code waiting) {
     {
       std::lock_guard lk(mutex_);
       if (state_ == state::closed) return;
       state_ = state::closed;
+      refused_when_closed_ = waiting;
     }
     connected_ = false;
     backoff_timer_.cancel();
     if (session_) end_session(*session_);
     write_wake_.notify();
     expiry_wake_.notify();
-    fail_queued(error::closed, error_code(error::closed));
+    fail_queued(in_flight, waiting);
   }
 
   void end_session(session& s) {
@@ -487,7 +491,11 @@ void connection::start() {
 }
 
 void connection::close() {
-  asio::dispatch(impl_->strand_, [self = impl_] { self->do_close(); });
+  asio::dispatch(impl_->strand_, [self = impl_] { self->do_close(error::closed, error::closed); });
+}
+
+void connection::retire() {
+  asio::dispatch(impl_->strand_, [self = impl_] { self->do_close(error::connection_lost, error::not_connected); });
 }
 
 bool connection::connected() const noexcept { return impl_->connected_; }

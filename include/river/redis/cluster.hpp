@@ -38,7 +38,9 @@ namespace river::redis {
 /// reads what it may have missed.
 ///
 /// Errors are those of `connection::async_exec`; a request spread over several nodes fails as a
-/// whole with the first node's error. Thread safety and lifetime: as `connection`.
+/// whole with the first node's error. A request a node held when it left the layout (a failover)
+/// fails with `error::connection_lost` (it may have run): only `close` gives `error::closed`.
+/// Thread safety and lifetime: as `connection`.
 class cluster {
  public:
   using executor_type = executor;

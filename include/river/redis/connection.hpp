@@ -120,8 +120,13 @@ class connection {
   }
 
  private:
+  friend class cluster;
   using handler_type = asio::any_completion_handler<void(error_code, response)>;
   void exec_impl(const request& req, handler_type handler);
+  // `close` for a cluster's node that left the layout (it failed over): requests under way fail
+  // with `error::connection_lost` (they may have run), waiting ones with `error::not_connected`
+  // (never written: the cluster sends them to the node that took over).
+  void retire();
 
   struct impl;
   std::shared_ptr<impl> impl_;
