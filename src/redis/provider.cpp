@@ -94,7 +94,7 @@ asio::awaitable<result<new_log>> provider::create_log(std::string run_id, std::f
   st->add_run(run);
   auto ex = co_await asio::this_coro::executor;
   new_log out;
-  out.reader = std::make_unique<detail::reader>(st, run->keys, entry_id{}, ex);
+  out.reader = std::make_unique<detail::reader>(st, run->keys, entry_id{}, st->cmd.epoch(), ex);
   out.writer = std::make_shared<detail::writer>(st, std::move(run));
   co_return out;
 }
@@ -120,6 +120,8 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
     tail_count = std::to_string(from.count() + 2);
     req.push({"XREVRANGE", keys.stream, "+", "-", "COUNT", tail_count});
   }
+  // The position was read in this epoch, or a later one: readers check it again after a change.
+  const auto epoch = st->cmd.epoch();
   auto [ec, replies] = co_await st->cmd.async_exec(req, tuple_awaitable);
   if (ec) co_return detail::unreachable_error(ec, st->cmd);
   if (replies.size() != req.expected_replies())
@@ -132,7 +134,7 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
     co_return river::error::from_code(errc::run_not_found, "Run not found", {{"streamRunId", run_id}});
   if (type != "stream" && type != "none") {
     auto fatal = detail::fatal_event("The run's key in Redis holds a " + type + ", not a stream", {{"key", keys.stream}});
-    co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, keys, entry_id{}, ex, std::move(fatal)));
+    co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, keys, entry_id{}, epoch, ex, std::move(fatal)));
   }
   entry_id start{};
   if (positioned) {
@@ -148,7 +150,7 @@ asio::awaitable<result<std::unique_ptr<log_reader>>> provider::open_log(std::str
     // Start after the item just older than the last N; the whole run when it has no more.
     if (list.size() > from.count()) start = entry_id::parse(list[from.count()].id).value_or(entry_id{});
   }
-  co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, std::move(keys), start, ex));
+  co_return std::unique_ptr<log_reader>(std::make_unique<detail::reader>(st, std::move(keys), start, epoch, ex));
 }
 
 run_watch provider::watch(std::string_view storage_id, std::string_view run_id) {

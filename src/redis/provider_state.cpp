@@ -115,7 +115,7 @@ bool provider_state::is_closed() const {
 
 // ---- feeds ----------------------------------------------------------------------------------------
 
-std::shared_ptr<run_feed> provider_state::follow(const run_keys& keys, entry_id from) {
+std::shared_ptr<run_feed> provider_state::follow(const run_keys& keys, entry_id from, std::uint64_t from_epoch) {
   std::shared_ptr<run_feed> f;
   bool fresh = false;
   {
@@ -131,7 +131,7 @@ std::shared_ptr<run_feed> provider_state::follow(const run_keys& keys, entry_id 
     } else {
       auto& slot = feeds[keys.stream];
       if (!slot || failed(slot)) {
-        slot = std::make_shared<run_feed>(keys, from, false);
+        slot = std::make_shared<run_feed>(keys, from, false, from_epoch);
         by_notice_channel[keys.notices] = slot;
         fresh = true;
       }
@@ -178,9 +178,16 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
   const auto batch = std::max<std::size_t>(1, self->cfg.read_batch);
   const auto count = std::to_string(batch);
   const auto window = std::max<std::size_t>(1, self->cfg.feed_window);
+  const auto verified_count = std::to_string(batch + 1);
   request req;
   for (;;) {
-    std::string from;
+    // A server reached in another epoch than the newest entry was read in (a reconnect, a
+    // failover) may lack it: the read then starts at that entry, which must still be there.
+    // (The owner's feed has its writer's check instead: it stops the run at a hole, and its
+    // feed then reads the fatal error the writer stored.)
+    const auto epoch = self->cmd.epoch();
+    entry_id last;
+    bool verify;
     {
       std::lock_guard lk(f->log.mutex);
       if (f->ended || f->fatal) {
@@ -188,12 +195,20 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
         co_return;
       }
       f->fetch_again = false;
-      from = "(" + f->last.to_string();
+      last = f->last;
+      verify = !f->local && f->epoch != epoch && last != entry_id{};
     }
+    const auto last_text = last.to_string();
     req.clear();
-    req.push({"XRANGE", f->keys.stream, from, "+", "COUNT", count});
+    if (verify) {
+      req.push({"XRANGE", f->keys.stream, last_text, "+", "COUNT", verified_count});
+    } else {
+      req.push({"XRANGE", f->keys.stream, "(" + last_text, "+", "COUNT", count});
+    }
     self->fetches.fetch_add(1, std::memory_order_relaxed);
     auto [ec, replies] = co_await self->cmd.async_exec(req, tuple_awaitable);
+    // Answered by a server reached in an epoch not checked yet: read again.
+    if (!ec && self->cmd.epoch() != epoch) continue;
     if (ec || replies.size() != 1) {
       bool followed;
       {
@@ -220,7 +235,10 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
       } else if (!reply.is_array()) {
         f->fail_locked(fatal_event("Redis answered XRANGE with an unexpected reply",
                                    {{"key", f->keys.stream}, {"reply", redis::to_string(reply)}}));
+      } else if (verify && !range_starts_at(reply, last)) {
+        f->fail_locked(fatal_event(std::string(history_lost_text), {{"key", f->keys.stream}, {"position", last_text}}));
       } else {
+        if (verify) f->epoch = epoch;
         for (const auto& e : reply.elements) {
           entry_id id;
           std::string_view id_text;
@@ -231,7 +249,7 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
           }
           f->add_locked(id, id_text, m, window);
         }
-        got = reply.elements.size();
+        got = reply.elements.size() - (verify ? 1 : 0);
       }
       again = f->fetch_again || got == batch;
       if (!again || f->ended || f->fatal) {

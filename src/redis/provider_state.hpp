@@ -49,6 +49,12 @@ inline std::string fatal_event(const std::string& message, nlohmann::json contex
   });
 }
 
+/// What a reader or a writer that finds the entry it read or stored last gone from Redis says:
+/// Redis acknowledged events it no longer holds, and nothing after them can be served as the run.
+inline constexpr std::string_view history_lost_text =
+    "Redis lost events of this run after it had acknowledged them (a failover to a replica that had not received "
+    "them, or a restart without persistence)";
+
 /// Why a run of this instance was stopped.
 enum class stop_cause {
   none,
@@ -112,8 +118,9 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   // ---- feeds: what readers follow -------------------------------------------------------------
 
   /// The feed of a run for a reader at `from`: the owner's own feed for a run of this instance,
-  /// otherwise a feed of this instance (made, subscribed to and fetched on first use).
-  std::shared_ptr<run_feed> follow(const run_keys& keys, entry_id from);
+  /// otherwise a feed of this instance (made, subscribed to and fetched on first use). `from_epoch`:
+  /// the client's epoch in which the reader read `from` in Redis.
+  std::shared_ptr<run_feed> follow(const run_keys& keys, entry_id from, std::uint64_t from_epoch);
   /// A reader lets go of a feed.
   void unfollow(const std::shared_ptr<run_feed>& f);
   /// Reads what follows a remote feed's newest entry (after a notice, a subscription, a reconnect).

@@ -8,9 +8,9 @@
 
 namespace river::redis::detail {
 
-reader::reader(std::shared_ptr<provider_state> st, run_keys keys, entry_id from, const executor& ex,
-               std::optional<std::string> fatal)
-    : st_(std::move(st)), keys_(std::move(keys)), pos_(from), sleeper_(ex), fatal_(std::move(fatal)) {}
+reader::reader(std::shared_ptr<provider_state> st, run_keys keys, entry_id from, std::uint64_t from_epoch,
+               const executor& ex, std::optional<std::string> fatal)
+    : st_(std::move(st)), keys_(std::move(keys)), pos_(from), epoch_(from_epoch), sleeper_(ex), fatal_(std::move(fatal)) {}
 
 reader::~reader() {
   if (!feed_) return;
@@ -59,14 +59,20 @@ reader::step reader::from_feed(std::vector<record_view>& out, std::size_t max, b
 
 asio::awaitable<result<bool>> reader::replay(std::vector<record_view>& out, std::size_t max) {
   req_.clear();
-  const auto from = "(" + pos_.to_string();
-  const auto count = std::to_string(max);
-  req_.push({"XRANGE", keys_.stream, from, "+", "COUNT", count});
+  // From a server reached in another epoch than the position was read in, the read starts at
+  // the position's entry, which must still be there.
+  const auto epoch = st_->cmd.epoch();
+  const bool verify = epoch_ != epoch && pos_ != entry_id{};
+  const auto position = pos_.to_string();
+  const auto count = std::to_string(verify ? max + 1 : max);
+  req_.push({"XRANGE", keys_.stream, verify ? position : "(" + position, "+", "COUNT", count});
   auto [ec, replies] = co_await st_->cmd.async_exec(req_, tuple_awaitable);
   if (ec || replies.size() != 1) {
     if (st_->is_closed()) co_return storage_error("The Redis provider was closed");
     co_return false;  // Redis is away: the caller tries again from the same position
   }
+  // Answered by a server reached in an epoch not checked yet: the caller reads again.
+  if (st_->cmd.epoch() != epoch) co_return false;
   const auto& reply = replies[0];
   if (!reply.is_array()) {
     fatal_ = reply.is_error() && reply.text.starts_with("WRONGTYPE")
@@ -74,6 +80,13 @@ asio::awaitable<result<bool>> reader::replay(std::vector<record_view>& out, std:
                  : fatal_event("Redis answered XRANGE with an unexpected reply",
                                {{"key", keys_.stream}, {"reply", redis::to_string(reply)}});
     co_return false;
+  }
+  if (verify) {
+    if (!range_starts_at(reply, pos_)) {
+      fatal_ = fatal_event(std::string(history_lost_text), {{"key", keys_.stream}, {"position", position}});
+      co_return false;
+    }
+    epoch_ = epoch;
   }
   // Each entry checked once and framed into this reader's own buffer, sized first so that the
   // views handed out stay put.
@@ -115,7 +128,8 @@ asio::awaitable<result<bool>> reader::replay(std::vector<record_view>& out, std:
     added = true;
   }
   // Caught up with Redis: from now on the feed brings what follows.
-  if (reply.elements.size() < max && !ended_ && !fatal_ && !feed_) feed_ = st_->follow(keys_, pos_);
+  const auto fresh = reply.elements.size() - (verify ? 1 : 0);
+  if (fresh < max && !ended_ && !fatal_ && !feed_) feed_ = st_->follow(keys_, pos_, epoch_);
   co_return added;
 }
 

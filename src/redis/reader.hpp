@@ -4,7 +4,9 @@
 // caught up, then reads from the run's feed on this instance (the owner's own, or one filled
 // after the owner's notices), which it shares with every other reader of the run here. Both
 // reads are "entries after my position", so nothing is lost or repeated between them; a reader
-// that falls behind the feed's window replays again.
+// that falls behind the feed's window replays again. A read from a server reached in another
+// epoch (a reconnect, a failover) starts at the position's entry: if Redis lost it, the reader
+// ends with a fatal error instead of reading past the hole.
 
 #include "provider_state.hpp"
 
@@ -14,7 +16,8 @@ namespace river::redis::detail {
 
 class reader final : public log_reader {
  public:
-  reader(std::shared_ptr<provider_state> st, run_keys keys, entry_id from, const executor& ex,
+  /// A reader after `from`, an entry read in the client's epoch `from_epoch` (or the start).
+  reader(std::shared_ptr<provider_state> st, run_keys keys, entry_id from, std::uint64_t from_epoch, const executor& ex,
          std::optional<std::string> fatal = std::nullopt);
   ~reader() override;
 
@@ -35,6 +38,7 @@ class reader final : public log_reader {
   std::shared_ptr<provider_state> st_;
   const run_keys keys_;
   entry_id pos_;
+  std::uint64_t epoch_;  // the client's epoch in which `pos_` was last known to be in Redis
   river::detail::log_sleeper sleeper_;
   std::optional<std::string> fatal_;
   std::shared_ptr<run_feed> feed_;

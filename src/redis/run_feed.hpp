@@ -78,7 +78,8 @@ inline bool decode_range_entry(const value& v, entry_id& id, std::string_view& i
 }
 
 struct run_feed {
-  run_feed(run_keys k, entry_id from, bool is_local) : keys(std::move(k)), local(is_local), covered_from(from), last(from) {}
+  run_feed(run_keys k, entry_id from, bool is_local, std::uint64_t from_epoch = 0)
+      : keys(std::move(k)), local(is_local), covered_from(from), last(from), epoch(from_epoch) {}
 
   const run_keys keys;
   const bool local;  ///< filled by this instance's writer
@@ -88,6 +89,7 @@ struct run_feed {
   std::deque<entry_id> ids;           ///< the id of each record kept, from `log.begin_locked()` on
   entry_id covered_from;              ///< every entry after this one, up to `last`, is here (or trimmed)
   entry_id last;                      ///< the newest entry read (or acknowledged)
+  std::uint64_t epoch;                ///< remote: the client's epoch in which `last` was last read
   bool ended = false;                 ///< the end entry was read: nothing follows
   std::optional<std::string> fatal;   ///< the key cannot be read as a run: readers get this event
   bool leased = true;                 ///< false once known to be written without a lease

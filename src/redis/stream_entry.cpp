@@ -80,4 +80,11 @@ boost::system::result<std::vector<stream_entry>> decode_range(const value& reply
   return out;
 }
 
+bool range_starts_at(const value& reply, const entry_id& id) {
+  if (!reply.is_array() || reply.elements.empty()) return false;
+  const auto& first = reply.elements.front();
+  if (!first.is_array() || first.elements.empty() || !first.elements[0].is_text()) return false;
+  return entry_id::parse(first.elements[0].text) == id;
+}
+
 }  // namespace river::redis::detail

@@ -24,9 +24,8 @@ bool replicated(const value* wait_reply, std::size_t n) {
   return n == 0 || (wait_reply && wait_reply->type == value::kind::integer && wait_reply->integer >= static_cast<std::int64_t>(n));
 }
 
-constexpr std::string_view history_lost_text =
-    "Redis lost events of this run after it had acknowledged them (a failover to a replica that had not received "
-    "them, or a restart without persistence); the run was stopped";
+// What the writer says when it finds a hole: the run is stopped there.
+std::string run_history_lost_text() { return std::string(history_lost_text) + "; the run was stopped"; }
 constexpr std::string_view unreplicated_text =
     "Redis replicas did not acknowledge the run's events within the outage limit (wait_replicas); the run was stopped";
 
@@ -40,7 +39,7 @@ writer::~writer() {
     case stop_cause::outage:
       fatal = fatal_event("Redis was unreachable for longer than the outage limit; the run was stopped", {{"storage", "redis"}});
       break;
-    case stop_cause::history_lost: fatal = fatal_event(std::string(history_lost_text), {{"storage", "redis"}}); break;
+    case stop_cause::history_lost: fatal = fatal_event(run_history_lost_text(), {{"storage", "redis"}}); break;
     case stop_cause::unreplicated: fatal = fatal_event(std::string(unreplicated_text), {{"storage", "redis"}}); break;
     default: fatal = river::detail::abandoned_run_json();
   }
@@ -54,7 +53,7 @@ river::error writer::stopped_error() const {
                            {{"key", run_->keys.stream}});
     case stop_cause::foreign:
       return storage_error("The run was stopped: its key in Redis holds a value of another type", {{"key", run_->keys.stream}});
-    case stop_cause::history_lost: return storage_error(std::string(history_lost_text), {{"key", run_->keys.stream}});
+    case stop_cause::history_lost: return storage_error(run_history_lost_text(), {{"key", run_->keys.stream}});
     case stop_cause::unreplicated: return storage_error(std::string(unreplicated_text), {{"key", run_->keys.stream}});
     default:
       return storage_error("The run was stopped: its lease lapsed and another instance closed it (producer lost)",
@@ -295,7 +294,7 @@ asio::awaitable<std::optional<river::error>> writer::check_history() {
   if (replies.size() != 1 || !replies[0].is_array())
     co_return storage_error("Redis refused to read the run's log: " + (replies.empty() ? std::string("no reply") : redis::to_string(replies[0])),
                             {{"key", run_->keys.stream}});
-  if (replies[0].elements.empty()) co_return stop(stop_cause::history_lost, std::string(history_lost_text));
+  if (replies[0].elements.empty()) co_return stop(stop_cause::history_lost, run_history_lost_text());
   epoch_ = now_epoch;
   co_return std::nullopt;
 }

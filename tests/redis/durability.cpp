@@ -14,6 +14,7 @@
 
 using namespace river::test;
 using river::errc;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -27,7 +28,107 @@ std::unique_ptr<child_process> start_producer(const redis_server& server, const 
   return producer;
 }
 
+// Cuts every connection of the clients called `name`: they reconnect, in a new epoch.
+asio::awaitable<void> cut_clients_named(const redis_server& server, const std::string& name) {
+  auto list_clients = cmd({"CLIENT", "LIST"});
+  auto list = co_await raw(server, std::move(list_clients));
+  const auto text = list.at(0).text;
+  int cut = 0;
+  for (std::size_t at = 0; at < text.size();) {
+    auto end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const auto line = text.substr(at, end - at);
+    at = end + 1;
+    if (line.find(" name=" + name + " ") == std::string::npos || !line.starts_with("id=")) continue;
+    const auto id = line.substr(3, line.find(' ') - 3);
+    auto kill = cmd({"CLIENT", "KILL", "ID", id});
+    auto killed = co_await raw(server, std::move(kill));
+    cut += static_cast<int>(killed.at(0).integer);
+  }
+  REQUIRE(cut > 0);
+}
+
+redis::config named(redis::config cfg, std::string name) {
+  cfg.connection.client_name = std::move(name);
+  return cfg;
+}
+
 }  // namespace
+
+TEST_CASE("redis durability: a reader elsewhere whose last event Redis lost ends with a fatal error, never reads past the hole") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    // The owner's connections stay: its writer does not notice, and stores after the hole.
+    redis::provider owner(io.get_executor(), test_config(server));
+    redis::provider elsewhere(io.get_executor(), named(test_config(server), "elsewhere"));
+    auto log = co_await create(owner, "run");
+    std::vector<std::string> seen;
+    for (int i = 0; i < 10; ++i) seen.push_back(co_await append(*log.writer, chunk(i)) + "=" + chunk(i));
+    auto reader = co_await open(elsewhere, "run");
+    std::vector<std::string> got;
+    int done = 0;
+    drain_in_background(co_await asio::this_coro::executor, *reader, got, done);
+    for (int tries = 0; tries < 500 && got.size() < 10 && done == 0; ++tries) co_await sleep_for(10ms);
+    // Redis loses the last three events the reader saw (as a replica promoted without them
+    // would), and the reader's instance reaches Redis again, in a new epoch.
+    const auto last = [&](std::size_t i) { return seen[i].substr(0, seen[i].find('=')); };
+    auto lose = cmd({"XDEL", "stream-default-run", last(7), last(8), last(9)});
+    co_await raw(server, std::move(lose));
+    co_await cut_clients_named(server, "elsewhere");
+    for (int i = 10; i < 12; ++i) (void)co_await append(*log.writer, chunk(i));
+    (void)co_await append(*log.writer, chunk(12), true);
+    while (done == 0) co_await sleep_for(5ms);
+    INFO("read: " << got.size() << " last: " << (got.empty() ? std::string() : got.back()));
+    REQUIRE(got.size() == 11);
+    CHECK(std::vector(got.begin(), got.begin() + 10) == seen);
+    CHECK(got.back().starts_with(last(9) + "="));
+    CHECK(got.back().find("stream_fatal_error") != std::string::npos);
+    CHECK(got.back().find("Redis lost events of this run") != std::string::npos);
+  });
+}
+
+TEST_CASE("redis durability: a replaying reader whose position Redis lost ends with a fatal error") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::provider owner(io.get_executor(), test_config(server));
+    redis::provider elsewhere(io.get_executor(), named(test_config(server), "elsewhere"));
+    auto log = co_await create(owner, "run");
+    std::vector<std::string> positions;
+    for (int i = 0; i < 10; ++i) positions.push_back(co_await append(*log.writer, chunk(i)));
+    // Appends complete before Redis holds them: the reader starts once it holds all ten, and
+    // replays two at a time.
+    for (int tries = 0; tries < 500; ++tries) {
+      const auto held = co_await stored(server, "stream-default-run");
+      if (held.size() == 10) break;
+      co_await sleep_for(10ms);
+    }
+    auto reader = co_await open(elsewhere, "run");
+    std::vector<river::record_view> batch;
+    auto st = co_await reader->read(batch, 2, forever);
+    REQUIRE(st.has_value());
+    REQUIRE(batch.size() == 2);
+    CHECK(batch[1].position == positions[1]);
+    // The entry at the reader's position is lost, the rest stays; the next read is from a
+    // server reached in a new epoch.
+    auto lose = cmd({"XDEL", "stream-default-run", positions[1]});
+    co_await raw(server, std::move(lose));
+    co_await cut_clients_named(server, "elsewhere");
+    batch.clear();
+    st = co_await reader->read(batch, 2, forever);
+    REQUIRE(st.has_value());
+    REQUIRE(batch.size() == 1);
+    CHECK(batch[0].position == positions[1]);
+    CHECK(std::string(batch[0].data).find("stream_fatal_error") != std::string::npos);
+    CHECK(std::string(batch[0].data).find("Redis lost events of this run") != std::string::npos);
+    batch.clear();
+    st = co_await reader->read(batch, 2, forever);
+    REQUIRE(st.has_value());
+    CHECK(*st == river::read_status::end);
+    CHECK(batch.empty());
+  });
+}
 
 TEST_CASE("redis provider: when the producer process dies, readers anywhere get 'producer lost' within the bound") {
   if (!redis_or_skip()) return;

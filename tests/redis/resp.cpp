@@ -217,6 +217,13 @@ TEST_CASE("redis stream replies: XRANGE shapes decode, others are refused") {
   CHECK(range[1] == stream_entry{"1-1", {{"end", "STREAM_END"}, {"x", "y"}}});
   CHECK(decode_range(arr({})).value().empty());
 
+  // A read that starts at an entry read before finds it first, or finds it gone.
+  const auto both = arr({entry("1-0", {"item", "a"}), entry("1-1", {"item", "b"})});
+  CHECK(range_starts_at(both, entry_id{1, 0}));
+  CHECK_FALSE(range_starts_at(both, entry_id{1, 1}));
+  CHECK_FALSE(range_starts_at(arr({}), entry_id{1, 0}));
+  CHECK_FALSE(range_starts_at(integer(1), entry_id{1, 0}));
+  CHECK_FALSE(range_starts_at(arr({arr({integer(1), arr({})})}), entry_id{1, 0}));
 
   value err;
   err.type = value::kind::error;

@@ -54,4 +54,8 @@ struct stream_entry {
 /// An error reply gives `error::server_error`, any other shape `error::unexpected_reply`.
 boost::system::result<std::vector<stream_entry>> decode_range(const value& reply);
 
+/// Whether an XRANGE reply's first entry is `id`: a read that starts at an entry read before
+/// finds it still there.
+bool range_starts_at(const value& reply, const entry_id& id);
+
 }  // namespace river::redis::detail
