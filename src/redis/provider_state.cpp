@@ -3,6 +3,7 @@
 // lease renewals and checks.
 
 #include "provider_state.hpp"
+#include "range_after.hpp"
 #include "scripts.hpp"
 
 #include <river/detail/strand.hpp>
@@ -176,18 +177,10 @@ void provider_state::fetch(const std::shared_ptr<run_feed>& f) {
 
 asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state> self, std::shared_ptr<run_feed> f) {
   const auto batch = std::max<std::size_t>(1, self->cfg.read_batch);
-  const auto count = std::to_string(batch);
   const auto window = std::max<std::size_t>(1, self->cfg.feed_window);
-  const auto verified_count = std::to_string(batch + 1);
   request req;
   for (;;) {
-    // A server reached in another epoch than the newest entry was read in (a reconnect, a
-    // failover) may lack it: the read then starts at that entry, which must still be there.
-    // (The owner's feed has its writer's check instead: it stops the run at a hole, and its
-    // feed then reads the fatal error the writer stored.)
-    const auto epoch = self->cmd.epoch();
-    entry_id last;
-    bool verify;
+    std::optional<range_after> range;
     {
       std::lock_guard lk(f->log.mutex);
       if (f->ended || f->fatal) {
@@ -195,20 +188,14 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
         co_return;
       }
       f->fetch_again = false;
-      last = f->last;
-      verify = !f->local && f->epoch != epoch && last != entry_id{};
+      // The owner's feed has its writer's check instead: it stops the run at a hole, and the
+      // feed then reads the fatal error the writer stored.
+      range.emplace(self->cmd, f->last, f->local ? std::nullopt : std::optional(f->epoch));
     }
-    const auto last_text = last.to_string();
     req.clear();
-    if (verify) {
-      req.push({"XRANGE", f->keys.stream, last_text, "+", "COUNT", verified_count});
-    } else {
-      req.push({"XRANGE", f->keys.stream, "(" + last_text, "+", "COUNT", count});
-    }
+    range->push(req, f->keys.stream, batch);
     self->fetches.fetch_add(1, std::memory_order_relaxed);
     auto [ec, replies] = co_await self->cmd.async_exec(req, tuple_awaitable);
-    // Answered by a server reached in an epoch not checked yet: read again.
-    if (!ec && self->cmd.epoch() != epoch) continue;
     if (ec || replies.size() != 1) {
       bool followed;
       {
@@ -225,6 +212,8 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
       continue;
     }
     const auto& reply = replies[0];
+    const auto judged = reply.is_array() ? range->judge(self->cmd, reply) : range_after::outcome::entries;
+    if (judged == range_after::outcome::stale) continue;
     std::size_t got = 0;
     bool again = false;
     {
@@ -235,10 +224,10 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
       } else if (!reply.is_array()) {
         f->fail_locked(fatal_event("Redis answered XRANGE with an unexpected reply",
                                    {{"key", f->keys.stream}, {"reply", redis::to_string(reply)}}));
-      } else if (verify && !range_starts_at(reply, last)) {
-        f->fail_locked(fatal_event(std::string(history_lost_text), {{"key", f->keys.stream}, {"position", last_text}}));
+      } else if (judged == range_after::outcome::lost) {
+        f->fail_locked(range->lost_event(f->keys.stream));
       } else {
-        if (verify) f->epoch = epoch;
+        f->epoch = range->epoch();
         for (const auto& e : reply.elements) {
           entry_id id;
           std::string_view id_text;
@@ -249,7 +238,7 @@ asio::awaitable<void> provider_state::fetch_loop(std::shared_ptr<provider_state>
           }
           f->add_locked(id, id_text, m, window);
         }
-        got = reply.elements.size() - (verify ? 1 : 0);
+        got = reply.elements.size() - range->skipped();
       }
       again = f->fetch_again || got == batch;
       if (!again || f->ended || f->fatal) {

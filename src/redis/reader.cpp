@@ -1,6 +1,7 @@
 // A reader of a run in Redis (reader.hpp).
 
 #include "reader.hpp"
+#include "range_after.hpp"
 
 #include <river/detail/record_frame.hpp>
 
@@ -59,20 +60,13 @@ reader::step reader::from_feed(std::vector<record_view>& out, std::size_t max, b
 
 asio::awaitable<result<bool>> reader::replay(std::vector<record_view>& out, std::size_t max) {
   req_.clear();
-  // From a server reached in another epoch than the position was read in, the read starts at
-  // the position's entry, which must still be there.
-  const auto epoch = st_->cmd.epoch();
-  const bool verify = epoch_ != epoch && pos_ != entry_id{};
-  const auto position = pos_.to_string();
-  const auto count = std::to_string(verify ? max + 1 : max);
-  req_.push({"XRANGE", keys_.stream, verify ? position : "(" + position, "+", "COUNT", count});
+  const range_after range(st_->cmd, pos_, epoch_);
+  range.push(req_, keys_.stream, max);
   auto [ec, replies] = co_await st_->cmd.async_exec(req_, tuple_awaitable);
   if (ec || replies.size() != 1) {
     if (st_->is_closed()) co_return storage_error("The Redis provider was closed");
     co_return false;  // Redis is away: the caller tries again from the same position
   }
-  // Answered by a server reached in an epoch not checked yet: the caller reads again.
-  if (st_->cmd.epoch() != epoch) co_return false;
   const auto& reply = replies[0];
   if (!reply.is_array()) {
     fatal_ = reply.is_error() && reply.text.starts_with("WRONGTYPE")
@@ -81,12 +75,10 @@ asio::awaitable<result<bool>> reader::replay(std::vector<record_view>& out, std:
                                {{"key", keys_.stream}, {"reply", redis::to_string(reply)}});
     co_return false;
   }
-  if (verify) {
-    if (!range_starts_at(reply, pos_)) {
-      fatal_ = fatal_event(std::string(history_lost_text), {{"key", keys_.stream}, {"position", position}});
-      co_return false;
-    }
-    epoch_ = epoch;
+  switch (range.judge(st_->cmd, reply)) {
+    case range_after::outcome::stale: co_return false;  // the caller reads again
+    case range_after::outcome::lost: fatal_ = range.lost_event(keys_.stream); co_return false;
+    case range_after::outcome::entries: epoch_ = range.epoch(); break;
   }
   // Each entry checked once and framed into this reader's own buffer, sized first so that the
   // views handed out stay put.
@@ -128,7 +120,7 @@ asio::awaitable<result<bool>> reader::replay(std::vector<record_view>& out, std:
     added = true;
   }
   // Caught up with Redis: from now on the feed brings what follows.
-  const auto fresh = reply.elements.size() - (verify ? 1 : 0);
+  const auto fresh = reply.elements.size() - range.skipped();
   if (fresh < max && !ended_ && !fatal_ && !feed_) feed_ = st_->follow(keys_, pos_, epoch_);
   co_return added;
 }

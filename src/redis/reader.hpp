@@ -4,9 +4,9 @@
 // caught up, then reads from the run's feed on this instance (the owner's own, or one filled
 // after the owner's notices), which it shares with every other reader of the run here. Both
 // reads are "entries after my position", so nothing is lost or repeated between them; a reader
-// that falls behind the feed's window replays again. A read from a server reached in another
-// epoch (a reconnect, a failover) starts at the position's entry: if Redis lost it, the reader
-// ends with a fatal error instead of reading past the hole.
+// that falls behind the feed's window replays again. Its replays, and the feed's reads, are
+// `range_after` reads: if Redis lost the entry it read last, it ends with a fatal error instead
+// of reading past the hole.
 
 #include "provider_state.hpp"
 

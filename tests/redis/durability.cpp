@@ -48,6 +48,13 @@ asio::awaitable<void> cut_clients_named(const redis_server& server, const std::s
   REQUIRE(cut > 0);
 }
 
+// Appends chunks 0 to n - 1: their positions.
+asio::awaitable<std::vector<std::string>> append_chunks(river::log_writer& w, int n) {
+  std::vector<std::string> positions;
+  for (int i = 0; i < n; ++i) positions.push_back(co_await append(w, chunk(i)));
+  co_return positions;
+}
+
 redis::config named(redis::config cfg, std::string name) {
   cfg.connection.client_name = std::move(name);
   return cfg;
@@ -63,8 +70,9 @@ TEST_CASE("redis durability: a reader elsewhere whose last event Redis lost ends
     redis::provider owner(io.get_executor(), test_config(server));
     redis::provider elsewhere(io.get_executor(), named(test_config(server), "elsewhere"));
     auto log = co_await create(owner, "run");
+    const auto positions = co_await append_chunks(*log.writer, 10);
     std::vector<std::string> seen;
-    for (int i = 0; i < 10; ++i) seen.push_back(co_await append(*log.writer, chunk(i)) + "=" + chunk(i));
+    for (int i = 0; i < 10; ++i) seen.push_back(positions[static_cast<std::size_t>(i)] + "=" + chunk(i));
     auto reader = co_await open(elsewhere, "run");
     std::vector<std::string> got;
     int done = 0;
@@ -72,8 +80,7 @@ TEST_CASE("redis durability: a reader elsewhere whose last event Redis lost ends
     for (int tries = 0; tries < 500 && got.size() < 10 && done == 0; ++tries) co_await sleep_for(10ms);
     // Redis loses the last three events the reader saw (as a replica promoted without them
     // would), and the reader's instance reaches Redis again, in a new epoch.
-    const auto last = [&](std::size_t i) { return seen[i].substr(0, seen[i].find('=')); };
-    auto lose = cmd({"XDEL", "stream-default-run", last(7), last(8), last(9)});
+    auto lose = cmd({"XDEL", "stream-default-run", positions[7], positions[8], positions[9]});
     co_await raw(server, std::move(lose));
     co_await cut_clients_named(server, "elsewhere");
     for (int i = 10; i < 12; ++i) (void)co_await append(*log.writer, chunk(i));
@@ -82,7 +89,7 @@ TEST_CASE("redis durability: a reader elsewhere whose last event Redis lost ends
     INFO("read: " << got.size() << " last: " << (got.empty() ? std::string() : got.back()));
     REQUIRE(got.size() == 11);
     CHECK(std::vector(got.begin(), got.begin() + 10) == seen);
-    CHECK(got.back().starts_with(last(9) + "="));
+    CHECK(got.back().starts_with(positions[9] + "="));
     CHECK(got.back().find("stream_fatal_error") != std::string::npos);
     CHECK(got.back().find("Redis lost events of this run") != std::string::npos);
   });
@@ -95,8 +102,7 @@ TEST_CASE("redis durability: a replaying reader whose position Redis lost ends w
     redis::provider owner(io.get_executor(), test_config(server));
     redis::provider elsewhere(io.get_executor(), named(test_config(server), "elsewhere"));
     auto log = co_await create(owner, "run");
-    std::vector<std::string> positions;
-    for (int i = 0; i < 10; ++i) positions.push_back(co_await append(*log.writer, chunk(i)));
+    const auto positions = co_await append_chunks(*log.writer, 10);
     // Appends complete before Redis holds them: the reader starts once it holds all ten, and
     // replays two at a time.
     for (int tries = 0; tries < 500; ++tries) {
