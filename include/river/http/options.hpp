@@ -84,10 +84,15 @@ struct server_options {
   /// Raise the process's soft limit of open descriptors to its hard limit at `start` (the common
   /// soft limit of 1024 would otherwise cap the connections far below `max_connections`).
   bool raise_fd_limit = true;
-  /// The kernel send buffer of each connection (SO_SNDBUF; Linux doubles it for bookkeeping).
-  /// Bounded, a reader that stops reading pins this much kernel memory, rather than the several
-  /// megabytes the kernel's autotuning grows a fast connection's buffer to. 0: the kernel decides.
-  std::size_t send_buffer_bytes = 256 * 1024;
+  /// A fixed kernel send buffer for each connection (SO_SNDBUF; Linux doubles it for bookkeeping).
+  /// It bounds what a reader that stops reading pins in the kernel, but it also turns the kernel's
+  /// autotuning off, and then readers of large chunks that keep up stall now and then for 200 ms
+  /// to over a second (measured on loopback with 16 KiB chunks and a 256 KiB buffer, in most runs;
+  /// limiting unsent bytes with TCP_NOTSENT_LOWAT stalled them more). 0 (the default): the kernel
+  /// sizes it, as nginx and Node leave it, within its own memory limits (`net.ipv4.tcp_wmem`,
+  /// `tcp_mem`); what a stream cannot write waits in the stream either way, counted against
+  /// `endpoint.max_queued_bytes`.
+  std::size_t send_buffer_bytes = 0;
   /// Most runs one client may have running at once (the caller's `max_runs_per_client`); past it
   /// a start gets 429 with `Retry-After`. Clients are told apart by `endpoint.client_address`.
   /// 0: no limit.
