@@ -91,7 +91,7 @@ TEST_CASE("redis live reads: an instance following 5000 runs pays the same per e
   run_bounded(
       [&](asio::io_context& io) -> asio::awaitable<void> {
         auto cfg = test_config(server);
-        // Leases are renewed per run (a third of a lease) and checked per followed run: with a lease
+        // Each run's lease is renewed every third of a lease and checked by each follower: with a lease
         // far longer than this test may take, none of that lands among the commands counted, however
         // slow the machine is at opening 5000 runs.
         cfg.producer_lost_timeout = 3h;
