@@ -263,28 +263,18 @@ TEST_CASE("redis outages: an owner whose thread is held longer than a renewal is
     auto token_ready = token.get_future();
     std::vector<river::event> from_b;
     std::uint64_t lost_b = 0;
-    // No Catch2 macro runs on the follower's thread (Catch2 is not thread safe): it reports
-    // how it ended, checked once it has joined.
-    bool follower_done = false;
-    std::exception_ptr follower_failure;
+    // No Catch2 macro runs on the follower's thread (Catch2 is not thread safe): its outcome is
+    // checked once it has joined.
+    bounded_outcome follower_outcome;
     std::thread follower([&] {
-      asio::io_context io;
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            auto elsewhere = std::make_shared<redis::provider>(io.get_executor(), cfg);
-            river::caller b(io.get_executor(), paced_routes(elsewhere, 60, 10ms));
-            while (token_ready.wait_for(0s) != std::future_status::ready) co_await sleep_for(1ms);
-            auto followed = (co_await b.resume(token_ready.get())).value();
-            from_b = co_await collect(followed);
-            lost_b = elsewhere->get_stats().producers_lost;
-          },
-          [&](std::exception_ptr e) {
-            follower_failure = e;
-            follower_done = true;
-            io.stop();
-          });
-      io.run_for(30s);
+      follower_outcome = run_for_at_most([&](asio::io_context& io) -> asio::awaitable<void> {
+        auto elsewhere = std::make_shared<redis::provider>(io.get_executor(), cfg);
+        river::caller b(io.get_executor(), paced_routes(elsewhere, 60, 10ms));
+        while (token_ready.wait_for(0s) != std::future_status::ready) co_await sleep_for(1ms);
+        auto followed = (co_await b.resume(token_ready.get())).value();
+        from_b = co_await collect(followed);
+        lost_b = elsewhere->get_stats().producers_lost;
+      }, 30s);
     });
     run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
       auto owner = std::make_shared<redis::provider>(io.get_executor(), cfg);
@@ -297,8 +287,7 @@ TEST_CASE("redis outages: an owner whose thread is held longer than a renewal is
       CHECK(owner->get_stats().producers_lost == 0);
     }, 30s);
     follower.join();
-    REQUIRE(follower_done);
-    if (follower_failure) std::rethrow_exception(follower_failure);
+    require_finished(follower_outcome, 30s);
     check_complete(from_b, 60);
     CHECK(lost_b == 0);
   }

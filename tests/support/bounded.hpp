@@ -20,9 +20,16 @@ namespace river::test {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-/// Runs `make(io)`'s coroutine to completion on `threads` threads, within `limit`.
+/// How a bounded run ended: whether its coroutine finished, and what it threw.
+struct bounded_outcome {
+  bool done = false;
+  std::exception_ptr failure;
+};
+
+/// Runs `make(io)`'s coroutine on `threads` threads for at most `limit`, and says how it ended.
+/// It asserts nothing, so a thread other than the test's may use it (Catch2 is not thread safe).
 template <class MakeAwaitable>
-void run_bounded(MakeAwaitable make, std::chrono::milliseconds limit = 20s, int threads = 1) {
+bounded_outcome run_for_at_most(MakeAwaitable make, std::chrono::milliseconds limit = 20s, int threads = 1) {
   asio::io_context io(threads);
   std::atomic<bool> done{false};
   std::exception_ptr failure;
@@ -35,9 +42,20 @@ void run_bounded(MakeAwaitable make, std::chrono::milliseconds limit = 20s, int 
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { io.run_for(limit); });
   io.run_for(limit);
   for (auto& t : pool) t.join();
+  return {done.load(), failure};
+}
+
+/// Fails the test unless a bounded run's coroutine finished; rethrows what it threw.
+inline void require_finished(const bounded_outcome& outcome, std::chrono::milliseconds limit) {
   INFO("the test's coroutine did not finish within " << limit.count() << " ms");
-  REQUIRE(done);
-  if (failure) std::rethrow_exception(failure);
+  REQUIRE(outcome.done);
+  if (outcome.failure) std::rethrow_exception(outcome.failure);
+}
+
+/// Runs `make(io)`'s coroutine to completion on `threads` threads, within `limit`.
+template <class MakeAwaitable>
+void run_bounded(MakeAwaitable make, std::chrono::milliseconds limit = 20s, int threads = 1) {
+  require_finished(run_for_at_most(std::move(make), limit, threads), limit);
 }
 
 /// Suspends the calling coroutine for `d`.
