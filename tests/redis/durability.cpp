@@ -55,9 +55,28 @@ asio::awaitable<std::vector<std::string>> append_chunks(river::log_writer& w, in
   co_return positions;
 }
 
-redis::config named(redis::config cfg, std::string name) {
-  cfg.connection.client_name = std::move(name);
-  return cfg;
+// An owner, and a second instance whose connections a test cuts (`cut_clients_named`).
+struct owner_and_elsewhere {
+  static constexpr const char* elsewhere_name = "elsewhere";
+  static redis::config named(redis::config cfg) {
+    cfg.connection.client_name = elsewhere_name;
+    return cfg;
+  }
+  owner_and_elsewhere(asio::io_context& io, const redis_server& server)
+      : owner(io.get_executor(), test_config(server)), elsewhere(io.get_executor(), named(test_config(server))) {}
+  redis::provider owner;
+  redis::provider elsewhere;
+};
+
+// The run "run" of the owner, with chunks 0 to 9 appended.
+struct run_of_ten {
+  river::new_log log;
+  std::vector<std::string> positions;
+};
+asio::awaitable<run_of_ten> start_run_of_ten(redis::provider& owner) {
+  auto log = co_await create(owner, "run");
+  auto positions = co_await append_chunks(*log.writer, 10);
+  co_return run_of_ten{std::move(log), std::move(positions)};
 }
 
 }  // namespace
@@ -67,13 +86,11 @@ TEST_CASE("redis durability: a reader elsewhere whose last event Redis lost ends
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
     // The owner's connections stay: its writer does not notice, and stores after the hole.
-    redis::provider owner(io.get_executor(), test_config(server));
-    redis::provider elsewhere(io.get_executor(), named(test_config(server), "elsewhere"));
-    auto log = co_await create(owner, "run");
-    const auto positions = co_await append_chunks(*log.writer, 10);
+    owner_and_elsewhere at(io, server);
+    auto [log, positions] = co_await start_run_of_ten(at.owner);
     std::vector<std::string> seen;
     for (int i = 0; i < 10; ++i) seen.push_back(positions[static_cast<std::size_t>(i)] + "=" + chunk(i));
-    auto reader = co_await open(elsewhere, "run");
+    auto reader = co_await open(at.elsewhere, "run");
     std::vector<std::string> got;
     int done = 0;
     drain_in_background(co_await asio::this_coro::executor, *reader, got, done);
@@ -82,7 +99,7 @@ TEST_CASE("redis durability: a reader elsewhere whose last event Redis lost ends
     // would), and the reader's instance reaches Redis again, in a new epoch.
     auto lose = cmd({"XDEL", "stream-default-run", positions[7], positions[8], positions[9]});
     co_await raw(server, std::move(lose));
-    co_await cut_clients_named(server, "elsewhere");
+    co_await cut_clients_named(server, at.elsewhere_name);
     for (int i = 10; i < 12; ++i) (void)co_await append(*log.writer, chunk(i));
     (void)co_await append(*log.writer, chunk(12), true);
     while (done == 0) co_await sleep_for(5ms);
@@ -99,10 +116,8 @@ TEST_CASE("redis durability: a replaying reader whose position Redis lost ends w
   if (!redis_or_skip()) return;
   redis_server server;
   run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
-    redis::provider owner(io.get_executor(), test_config(server));
-    redis::provider elsewhere(io.get_executor(), named(test_config(server), "elsewhere"));
-    auto log = co_await create(owner, "run");
-    const auto positions = co_await append_chunks(*log.writer, 10);
+    owner_and_elsewhere at(io, server);
+    const auto [log, positions] = co_await start_run_of_ten(at.owner);
     // Appends complete before Redis holds them: the reader starts once it holds all ten, and
     // replays two at a time.
     for (int tries = 0; tries < 500; ++tries) {
@@ -110,7 +125,7 @@ TEST_CASE("redis durability: a replaying reader whose position Redis lost ends w
       if (held.size() == 10) break;
       co_await sleep_for(10ms);
     }
-    auto reader = co_await open(elsewhere, "run");
+    auto reader = co_await open(at.elsewhere, "run");
     std::vector<river::record_view> batch;
     auto st = co_await reader->read(batch, 2, forever);
     REQUIRE(st.has_value());
@@ -120,7 +135,7 @@ TEST_CASE("redis durability: a replaying reader whose position Redis lost ends w
     // server reached in a new epoch.
     auto lose = cmd({"XDEL", "stream-default-run", positions[1]});
     co_await raw(server, std::move(lose));
-    co_await cut_clients_named(server, "elsewhere");
+    co_await cut_clients_named(server, at.elsewhere_name);
     batch.clear();
     st = co_await reader->read(batch, 2, forever);
     REQUIRE(st.has_value());
@@ -281,8 +296,7 @@ TEST_CASE("redis provider: appends write behind up to the window, and readers se
     auto log = co_await create(p, "behind");
     ::kill(server.pid(), SIGSTOP);
     // Four appends fit the window with Redis paused; each has its position at once.
-    std::vector<std::string> positions;
-    for (int i = 0; i < 4; ++i) positions.push_back(co_await append(*log.writer, chunk(i)));
+    auto positions = co_await append_chunks(*log.writer, 4);
     // The fifth waits for room.
     bool fifth_done = false;
     asio::co_spawn(
