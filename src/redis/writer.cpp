@@ -294,7 +294,7 @@ asio::awaitable<std::optional<river::error>> writer::check_history() {
   if (replies.size() != 1 || !replies[0].is_array())
     co_return storage_error("Redis refused to read the run's log: " + (replies.empty() ? std::string("no reply") : redis::to_string(replies[0])),
                             {{"key", run_->keys.stream}});
-  if (replies[0].elements.empty()) co_return stop(stop_cause::history_lost, run_history_lost_text());
+  if (!range_starts_at(replies[0], *checkpoint_)) co_return stop(stop_cause::history_lost, run_history_lost_text());
   epoch_ = now_epoch;
   co_return std::nullopt;
 }
