@@ -102,13 +102,36 @@ struct run_feed {
   /// Adds an entry that follows `last`; keeps at most about `window` records.
   void add_locked(entry_id id, std::string_view id_text, const entry_meaning& m, std::size_t window) {
     if (id <= last) return;
-    last = id;
+    // The owner's feed is read from Redis only once its writer is gone: what it staged and
+    // never stored is not a record.
+    log.unstage_locked();
     if (m.type == entry_meaning::kind::end) {
+      last = id;
       ended = true;
       log.wake_all_locked();
       return;
     }
     log.append_locked(id_text, m.type == entry_meaning::kind::item ? m.data : std::string_view(m.bad_event));
+    stored_locked(id, window);
+  }
+
+  /// The owner's writer frames each event as it is appended (`log.stage_locked`); once Redis
+  /// stored the oldest staged one, with `id`, readers see it.
+  void publish_locked(entry_id id, std::size_t window) {
+    log.publish_locked(1);
+    stored_locked(id, window);
+  }
+
+  /// Ends the readers with `event` (a `stream_fatal_error`).
+  void fail_locked(std::string event) {
+    if (fatal || ended) return;
+    fatal = std::move(event);
+    log.wake_all_locked();
+  }
+
+  // A record with `id` became visible: it is `last`; the window keeps about `window` records.
+  void stored_locked(entry_id id, std::size_t window) {
+    last = id;
     ids.push_back(id);
     if (ids.size() > 2 * window) {
       log.trim_locked(window);
@@ -118,13 +141,6 @@ struct run_feed {
         ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(dropped));
       }
     }
-  }
-
-  /// Ends the readers with `event` (a `stream_fatal_error`).
-  void fail_locked(std::string event) {
-    if (fatal || ended) return;
-    fatal = std::move(event);
-    log.wake_all_locked();
   }
 
   /// The index of the first record kept whose id is after `pos`.

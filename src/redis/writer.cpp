@@ -13,9 +13,6 @@ namespace river::redis::detail {
 
 namespace {
 
-// Event buffers a writer keeps for reuse: enough for the batches of a run that appends in bursts.
-constexpr std::size_t spare_buffers = 64;
-
 // Redis's refusal of an XADD id at or before the stream's last entry.
 bool id_refused(const value& v) { return v.is_error() && v.text.find("equal or smaller") != std::string::npos; }
 
@@ -87,15 +84,15 @@ asio::awaitable<result<std::string>> writer::append(std::string_view data, bool 
   if (failure_ && !last) co_return *failure_;
   if (last) run.closed = true;
 
-  // The caller's buffer is valid until the first suspension: keep the event.
+  // The caller's buffer is valid until the first suspension: the event is framed for this
+  // instance's readers now, while its bytes are at hand, and sent to Redis from that frame.
   pending p;
-  if (!spare_.empty()) {
-    p.event = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  p.event.assign(data);
   p.id = next_id();
   p.id_text = entry_id_text(p.id);
+  {
+    std::lock_guard lk(run.feed->log.mutex);
+    p.event = run.feed->log.stage_locked(p.id_text.view(), data).data;
+  }
   auto position = std::string(p.id_text.view());
   pending_bytes_ += p.event.size();
   queue_.push_back(std::move(p));
@@ -127,10 +124,13 @@ asio::awaitable<void> writer::drain(std::shared_ptr<writer> self) {
     auto failure = co_await w.store_batch();
     if (failure) {
       w.failure_ = failure;
-      // What was queued meanwhile was never sent: it fails with the batch.
+      // What was queued meanwhile was never sent: it fails with the batch, and readers never
+      // see any of it.
       for (auto& p : w.queue_) w.batch_.push_back(std::move(p));
       w.queue_.clear();
       w.last_in_batch_ = w.last_queued_;
+      std::lock_guard lk(w.run_->feed->log.mutex);
+      w.run_->feed->log.unstage_locked();
     } else {
       w.feed_batch();
     }
@@ -138,10 +138,7 @@ asio::awaitable<void> writer::drain(std::shared_ptr<writer> self) {
       w.st_->remove_run(w.run_);
       w.last_outcome_ = failure ? result<void>(*failure) : result<void>{};
     }
-    for (auto& p : w.batch_) {
-      w.pending_bytes_ -= p.event.size();
-      if (w.spare_.size() < spare_buffers) w.spare_.push_back(std::move(p.event));
-    }
+    for (auto& p : w.batch_) w.pending_bytes_ -= p.event.size();
     w.batch_.clear();
     if (w.batch_done_) w.batch_done_->cancel();
   }
@@ -328,12 +325,7 @@ void writer::feed_batch() {
   const auto window = std::max<std::size_t>(1, st_->cfg.feed_window);
   {
     std::lock_guard lk(run.feed->log.mutex);
-    entry_meaning m;
-    m.type = entry_meaning::kind::item;
-    for (const auto& p : batch_) {
-      m.data = p.event;
-      run.feed->add_locked(p.id, p.id_text.view(), m, window);
-    }
+    for (const auto& p : batch_) run.feed->publish_locked(p.id, window);
     if (last_in_batch_) {
       entry_meaning end;
       end.type = entry_meaning::kind::end;

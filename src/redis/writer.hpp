@@ -40,7 +40,7 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
 
  private:
   struct pending {
-    std::string event;
+    std::string_view event;  // in its frame, staged in the run's feed
     entry_id id;
     entry_id_text id_text;
   };
@@ -92,7 +92,6 @@ class writer final : public log_writer, public std::enable_shared_from_this<writ
   entry_id last_id_;
   std::vector<pending> queue_;  // appended, not sent yet, in call order
   std::vector<pending> batch_;  // sent, not acknowledged yet
-  std::vector<std::string> spare_;  // event buffers to reuse
   std::vector<const value*> answers_;  // each XADD's reply in a batch's replies; reused
   std::size_t pending_bytes_ = 0;   // of the events in `queue_` and `batch_`
   bool last_queued_ = false, last_in_batch_ = false;

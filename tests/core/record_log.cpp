@@ -80,3 +80,54 @@ TEST_CASE("a record log wakes its sleepers once per sleep") {
     CHECK_FALSE(river::detail::wakeup::cancelled(ec, co_await asio::this_coro::cancellation_state));
   });
 }
+
+TEST_CASE("a record log shows staged records once published, and drops them when they are never stored") {
+  record_log log;
+  std::lock_guard lk(log.mutex);
+  log.append_locked("1", "one");
+  const auto bytes_with_one = log.bytes_locked();
+  const auto two = log.stage_locked("2", "two");
+  log.stage_locked("3", "three");
+  CHECK(two.data == "two");
+  CHECK(two.frame == "data: two\n\nid: 2\n\n");
+  CHECK(log.staged_locked() == 2);
+  CHECK(log.end_locked() == 1);  // readers see only what is published
+
+  log.publish_locked(1);
+  REQUIRE(log.end_locked() == 2);
+  CHECK(log.view_locked(1).frame == "data: two\n\nid: 2\n\n");
+  CHECK(log.view_locked(1).data.data() == two.data.data());  // the staged frame, not a copy
+
+  // "3" is never stored; one more staged record spills into a page of its own, and goes too.
+  log.stage_locked("4", std::string(8 * 1024, 'x'));
+  CHECK(log.bytes_locked() > bytes_with_one + 8 * 1024);
+  log.unstage_locked();
+  CHECK(log.staged_locked() == 0);
+  CHECK(log.end_locked() == 2);
+  CHECK(log.frame_bytes_locked() == log.view_locked(0).frame.size() + log.view_locked(1).frame.size());
+  // The next record takes the place "3" had, right after "2".
+  log.append_locked("5", "five");
+  REQUIRE(log.end_locked() == 3);
+  CHECK(log.view_locked(2).frame == "data: five\n\nid: 5\n\n");
+  CHECK(log.view_locked(2).frame.data() == log.view_locked(1).frame.data() + log.view_locked(1).frame.size());
+}
+
+TEST_CASE("a record log's trim keeps the pages of staged records") {
+  record_log log;
+  std::lock_guard lk(log.mutex);
+  int position = 0;
+  for (; position < 2000; ++position) log.append_locked(std::to_string(position), "record " + std::to_string(position));
+  // Staged records fill a few more pages; a trim that keeps one published record keeps them all.
+  std::vector<std::string_view> staged;
+  for (int i = 0; i < 2000; ++i, ++position)
+    staged.push_back(log.stage_locked(std::to_string(position), "staged " + std::to_string(position)).data);
+  log.trim_locked(1);
+  CHECK(log.begin_locked() > 0);
+  CHECK(log.end_locked() == 2000);
+  CHECK(log.begin_locked() < log.end_locked());  // a published record stays
+  log.publish_locked(2000);
+  REQUIRE(log.end_locked() == 4000);
+  for (std::size_t i = log.begin_locked(); i < log.end_locked(); ++i)
+    CHECK(log.view_locked(i).position == std::to_string(i));
+  for (std::size_t i = 0; i < staged.size(); ++i) CHECK(staged[i] == "staged " + std::to_string(2000 + i));
+}

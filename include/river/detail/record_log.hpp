@@ -5,6 +5,9 @@
 // so a reader that catches up writes many records in one piece. Pages grow geometrically up to a
 // cap, so a run's storage costs about its bytes.
 //
+// A writer that stores records elsewhere first (the Redis provider's) stages each record's frame
+// when it is appended and publishes it once stored: readers see published records only.
+//
 // A log may be a window: `trim_locked` drops whole pages from its front. Records keep their
 // index (it counts from the log's first record ever), and a reader that needs its views to
 // outlive a trim pins their pages (`read_locked` with `pins`).
@@ -39,29 +42,54 @@ class record_log {
 
   /// Appends a record (copying `position` and `data` into its frame) and wakes the sleepers.
   void append_locked(std::string_view position, std::string_view data) {
+    stage_locked(position, data);
+    publish_locked(1);
+  }
+
+  /// Writes a record's frame without showing it to readers: a writer that stores records
+  /// elsewhere first frames each as it is appended, while its bytes are at hand, and publishes
+  /// it once it is stored. Returns the views of the frame, which stays where it is.
+  record_view stage_locked(std::string_view position, std::string_view data) {
     const auto size = frame_size(data.size(), position.size());
     char* at = reserve(size);
     write_frame(at, position, data);
     index_.push_back(entry{at, static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(data.size())});
     frame_bytes_ += size;
+    ++staged_;
+    return view_of(index_.back());
+  }
+  /// Shows the oldest `n` staged records to readers and wakes the sleepers.
+  void publish_locked(std::size_t n) {
+    staged_ -= std::min(n, staged_);
     wake_all_locked();
   }
+  /// Drops the staged records (they will never be stored), newest first.
+  void unstage_locked() {
+    for (; staged_ > 0; --staged_) {
+      while (pages_.size() > 1 && pages_.back().records == 0) {
+        page_bytes_ -= pages_.back().capacity;
+        pages_.pop_back();
+      }
+      // The newest record is the last one in the last page that holds any.
+      auto& p = pages_.back();
+      p.used -= index_.back().frame_size;
+      --p.records;
+      frame_bytes_ -= index_.back().frame_size;
+      index_.pop_back();
+    }
+  }
+  /// Records staged and not published yet.
+  std::size_t staged_locked() const noexcept { return staged_; }
 
   /// Index of the first record kept (0 until a trim).
   std::size_t begin_locked() const noexcept { return base_; }
-  /// Index past the last record.
-  std::size_t end_locked() const noexcept { return base_ + index_.size(); }
+  /// Index past the last record readers may see.
+  std::size_t end_locked() const noexcept { return base_ + index_.size() - staged_; }
   /// Records stored (the log never trimmed).
   std::size_t size_locked() const noexcept { return end_locked(); }
 
   /// The views of record `i` (in [begin, end)), valid while its page is kept.
-  record_view view_locked(std::size_t i) const noexcept {
-    const auto& e = index_[i - base_];
-    const auto position_size = e.frame_size - e.data_size - frame_size(0, 0);
-    return record_view{std::string_view(e.frame + frame_size(e.data_size, 0) - frame_suffix.size(), position_size),
-                       std::string_view(e.frame + frame_data_prefix.size(), e.data_size),
-                       std::string_view(e.frame, e.frame_size)};
-  }
+  record_view view_locked(std::size_t i) const noexcept { return view_of(index_[i - base_]); }
 
   /// Adds records [from, from + n) to `out`; with `pins`, also the pages they lie in.
   void read_locked(std::size_t from, std::size_t n, std::vector<record_view>& out, page_pins* pins = nullptr) const {
@@ -72,9 +100,10 @@ class record_log {
     }
   }
 
-  /// Drops whole pages from the front while at least `keep` records stay.
+  /// Drops whole pages from the front while at least `keep` published records stay (staged
+  /// records come after them: their pages stay).
   void trim_locked(std::size_t keep) {
-    while (pages_.size() > 1 && index_.size() - pages_.front().records >= keep) {
+    while (pages_.size() > 1 && index_.size() - staged_ >= keep + pages_.front().records) {
       const auto n = pages_.front().records;
       for (std::size_t i = 0; i < n; ++i) frame_bytes_ -= index_[i].frame_size;
       index_.erase(index_.begin(), index_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -125,6 +154,13 @@ class record_log {
     std::size_t records;
   };
 
+  static record_view view_of(const entry& e) noexcept {
+    const auto position_size = e.frame_size - e.data_size - frame_size(0, 0);
+    return record_view{std::string_view(e.frame + frame_size(e.data_size, 0) - frame_suffix.size(), position_size),
+                       std::string_view(e.frame + frame_data_prefix.size(), e.data_size),
+                       std::string_view(e.frame, e.frame_size)};
+  }
+
   // One page of the OS: most runs fill it, and a run of a few KiB then takes one allocation.
   static constexpr std::size_t first_page_size = 4 * 1024;
   static constexpr std::size_t max_page_size = 256 * 1024;
@@ -155,6 +191,7 @@ class record_log {
   std::deque<entry> index_;
   std::vector<log_sleeper*> sleepers_;
   std::size_t base_ = 0;        // records trimmed from the front
+  std::size_t staged_ = 0;      // the newest records of `index_`, not published yet
   std::size_t first_page_ = 0;  // pages trimmed from the front
   std::size_t page_bytes_ = 0;
   std::size_t frame_bytes_ = 0;
