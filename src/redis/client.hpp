@@ -31,6 +31,14 @@ class client {
     return single_->async_exec(req, std::forward<CompletionToken>(token));
   }
 
+  /// `connection::async_exec_in_place`: `req` stays unchanged until the handler is called. (A
+  /// cluster copies it anyway, into an operation of its own, which it then sends in place.)
+  template <class CompletionToken>
+  auto async_exec_in_place(const request& req, CompletionToken&& token) {
+    if (cluster_) return cluster_->async_exec(req, std::forward<CompletionToken>(token));
+    return single_->async_exec_in_place(req, std::forward<CompletionToken>(token));
+  }
+
   void set_push_handler(std::function<void(value)> h) {
     cluster_ ? cluster_->set_push_handler(std::move(h)) : single_->set_push_handler(std::move(h));
   }

@@ -140,7 +140,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     if (waiting) fail(std::move(queued), *waiting);
   }
 
-  void exec(const request& req, handler_type handler) {
+  void exec(const request& req, handler_type handler, detail::multiplexer::bytes how) {
     error_code refused;
     pending* p = nullptr;
     bool wake = false;
@@ -169,7 +169,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         p->commands = req.commands();
         wake = !mux_.has_pending_write();
         if (state_ == state::backoff) expiry_wake_.notify();  // it waits for the connection: a bound
-        if (!mux_.add(req, *p)) {
+        if (!mux_.add(req, *p, clock::now(), how)) {
           // No reply to wait for.
           free_.emplace_back(p);
           auto h = std::move(*p->handler);
@@ -393,19 +393,21 @@ struct connection::impl : std::enable_shared_from_this<impl> {
 
   asio::awaitable<void> write_loop(std::shared_ptr<session> s) {
     auto self = shared_from_this();
+    std::vector<asio::const_buffer> buffers;
     for (;;) {
       if (s->done) co_return;
-      std::string_view bytes;
+      buffers.clear();
       {
         std::lock_guard lk(mutex_);
-        if (mux_.has_pending_write()) bytes = mux_.prepare_write();
+        if (mux_.has_pending_write())
+          for (auto piece : mux_.prepare_write()) buffers.emplace_back(piece.data(), piece.size());
       }
-      if (bytes.empty()) {
+      if (buffers.empty()) {
         (void)co_await write_wake_.wait(clock::time_point::max());
         continue;
       }
       writes_.fetch_add(1, std::memory_order_relaxed);
-      auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(bytes.data(), bytes.size()), tuple_awaitable);
+      auto [ec, n] = co_await asio::async_write(s->socket, buffers, tuple_awaitable);
       if (ec) {
         // The reader sees the closed socket and ends the session.
         end_session(*s);
@@ -517,6 +519,8 @@ std::string connection::last_error() const {
   return impl_->last_error_;
 }
 
-void connection::exec_impl(const request& req, handler_type handler) { impl_->exec(req, std::move(handler)); }
+void connection::exec_impl(const request& req, handler_type handler, bool in_place) {
+  impl_->exec(req, std::move(handler), in_place ? detail::multiplexer::bytes::referenced : detail::multiplexer::bytes::copied);
+}
 
 }  // namespace river::redis

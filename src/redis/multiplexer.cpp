@@ -11,7 +11,7 @@ namespace river::redis::detail {
 
 multiplexer::multiplexer(std::size_t max_read_buffer) : max_read_buffer_(max_read_buffer), parser_(max_read_buffer) {}
 
-bool multiplexer::add(const request& req, mux_entry& e, clock::time_point now) {
+bool multiplexer::add(const request& req, mux_entry& e, clock::time_point now, bytes how) {
   e.expected = req.expected_replies();
   e.replies.clear();
   e.queued_at = now;
@@ -26,36 +26,46 @@ bool multiplexer::add(const request& req, mux_entry& e, clock::time_point now) {
       if (command_is(cmd.args[0], "SUNSUBSCRIBE") || command_is(cmd.args[0], "UNSUBSCRIBE"))
         e.unsubscribing.insert(e.unsubscribing.end(), cmd.args.begin() + 1, cmd.args.end());
   }
-  waiting_bytes_.append(req.payload());
-  waiting_sizes_.push_back(req.payload().size());
-  waiting_.push_back(&e);
+  if (how == bytes::referenced) {
+    waiting_.push_back(waiting_request{&e, req.payload(), 0});
+  } else {
+    waiting_bytes_.append(req.payload());
+    waiting_.push_back(waiting_request{&e, {}, req.payload().size()});
+  }
   return true;
 }
 
 std::deque<mux_entry*> multiplexer::expire_waiting(clock::time_point cutoff) {
   std::deque<mux_entry*> taken;
-  std::size_t bytes = 0;
-  while (!waiting_.empty() && waiting_.front()->queued_at < cutoff) {
-    taken.push_back(waiting_.front());
-    waiting_.pop_front();
-    bytes += waiting_sizes_.front();
-    waiting_sizes_.pop_front();
+  std::size_t n = 0, copied = 0;
+  for (; n < waiting_.size() && waiting_[n].entry->queued_at < cutoff; ++n) {
+    taken.push_back(waiting_[n].entry);
+    copied += waiting_[n].size;
   }
-  waiting_bytes_.erase(0, bytes);
+  waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
+  waiting_bytes_.erase(0, copied);
   return taken;
 }
 
-std::string_view multiplexer::prepare_write(clock::time_point now) {
+std::span<const std::string_view> multiplexer::prepare_write(clock::time_point now) {
   // The write buffer of the previous write is done with: reuse it for this one.
   writing_bytes_.clear();
   writing_bytes_.swap(waiting_bytes_);
-  for (auto* e : waiting_) {
-    e->written_at = now;
-    in_flight_.push_back(e);
+  pieces_.clear();
+  std::size_t at = 0;
+  for (const auto& w : waiting_) {
+    w.entry->written_at = now;
+    in_flight_.push_back(w.entry);
+    const auto piece = w.size > 0 ? std::string_view(writing_bytes_.data() + at, w.size) : w.referenced;
+    at += w.size;
+    // Bytes that follow the previous piece in memory join it: copied requests make one piece.
+    if (!pieces_.empty() && pieces_.back().data() + pieces_.back().size() == piece.data())
+      pieces_.back() = std::string_view(pieces_.back().data(), pieces_.back().size() + piece.size());
+    else
+      pieces_.push_back(piece);
   }
   waiting_.clear();
-  waiting_sizes_.clear();
-  return writing_bytes_;
+  return pieces_;
 }
 
 error_code multiplexer::feed(const char* data, std::size_t size) { return parser_.feed(data, size); }
@@ -103,15 +113,16 @@ std::deque<mux_entry*> multiplexer::reset_in_flight() {
   std::deque<mux_entry*> taken;
   taken.swap(in_flight_);
   writing_bytes_.clear();
+  pieces_.clear();
   parser_ = reply_parser(max_read_buffer_);
   return taken;
 }
 
 std::deque<mux_entry*> multiplexer::reset_waiting() {
   std::deque<mux_entry*> taken;
-  taken.swap(waiting_);
+  for (const auto& w : waiting_) taken.push_back(w.entry);
+  waiting_.clear();
   waiting_bytes_.clear();
-  waiting_sizes_.clear();
   return taken;
 }
 

@@ -338,7 +338,8 @@ void writer::feed_batch() {
 asio::awaitable<result<response>> writer::until_answered(const request& req) {
   const auto give_up = clock_type::now() + st_->cfg.outage_limit;
   for (;;) {
-    auto [ec, replies] = co_await st_->cmd.async_exec(req, tuple_awaitable);
+    // `req` is the writer's (or the caller's frame's) and unchanged until answered: no copy.
+    auto [ec, replies] = co_await st_->cmd.async_exec_in_place(req, tuple_awaitable);
     if (!ec) {
       run_->failing_since = 0;
       co_return std::move(replies);

@@ -77,6 +77,46 @@ TEST_CASE("redis connection: pipelined requests are answered in order, coalesced
   });
 }
 
+TEST_CASE("redis connection: requests written in place travel in order with copied ones, coalesced") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    redis::connection c(io.get_executor(), server.url(), quick());
+    c.start();
+    constexpr int n = 2000;
+    // Every other request is written from its own bytes; they stay here until answered.
+    std::vector<redis::request> kept(n);
+    std::vector<std::int64_t> got(n, -1);
+    std::vector<int> order;
+    for (int i = 0; i < n; ++i) {
+      auto done = [&, i](error_code ec, redis::response r) {
+        REQUIRE(!ec);
+        REQUIRE(r.size() == 1);
+        got[static_cast<std::size_t>(i)] = r[0].integer;
+        order.push_back(i);
+      };
+      if (i % 2 == 0) {
+        kept[static_cast<std::size_t>(i)].push({"INCR", "counter"});
+        c.async_exec_in_place(kept[static_cast<std::size_t>(i)], done);
+      } else {
+        c.async_exec(one({"INCR", "counter"}), done);
+      }
+    }
+    while (order.size() < static_cast<std::size_t>(n)) co_await sleep_for(1ms);
+    for (int i = 0; i < n; ++i) REQUIRE(got[static_cast<std::size_t>(i)] == i + 1);
+    for (int i = 0; i < n; ++i) REQUIRE(order[static_cast<std::size_t>(i)] == i);
+    CHECK(c.get_stats().writes < n / 10);
+    // One in place that carries several commands and binary data.
+    redis::request req;
+    req.push({"SET", "k", std::string_view("a\0b", 3)});
+    req.push({"GET", "k"});
+    auto [ec, r] = co_await c.async_exec_in_place(req, tuple_awaitable);
+    REQUIRE(!ec);
+    REQUIRE(r.size() == 2);
+    CHECK(r[1].text == std::string("a\0b", 3));
+  });
+}
+
 TEST_CASE("redis connection: one request carries many commands, error replies are values") {
   if (!redis_or_skip()) return;
   redis_server server;

@@ -20,6 +20,13 @@ redis::request command(std::initializer_list<std::string_view> args) {
   return r;
 }
 
+// The bytes of one write, its pieces joined.
+std::string written(multiplexer& m) {
+  std::string bytes;
+  for (auto piece : m.prepare_write()) bytes += piece;
+  return bytes;
+}
+
 // Feeds `wire` split at `cut` and collects every event, in order, as text.
 std::vector<std::string> run(multiplexer& m, const std::string& wire, std::size_t cut,
                              const std::vector<mux_entry*>& entries) {
@@ -58,13 +65,14 @@ TEST_CASE("multiplexer: requests leave in one write, in order, and move to in fl
   REQUIRE(m.add(two, b));
   CHECK(b.expected == 2);
   CHECK(m.waiting() == 2);
-  const auto bytes = std::string(m.prepare_write());
-  CHECK(bytes == command({"SET", "k", "v"}).payload() + two.payload());
+  const auto pieces = m.prepare_write();
+  REQUIRE(pieces.size() == 1);  // copied requests lie next to each other: one piece
+  CHECK(pieces[0] == command({"SET", "k", "v"}).payload() + two.payload());
   CHECK(m.waiting() == 0);
   CHECK(m.in_flight() == 2);
   CHECK(m.oldest_in_flight() == &a);
   REQUIRE(m.add(command({"PING"}), c));
-  CHECK(m.prepare_write() == command({"PING"}).payload());
+  CHECK(written(m) == command({"PING"}).payload());
   // A request with no command expects nothing and is not queued.
   mux_entry none;
   CHECK_FALSE(m.add(redis::request{}, none));
@@ -186,7 +194,7 @@ TEST_CASE("multiplexer: a lost connection hands back what was in flight and what
   CHECK(flying == std::deque<mux_entry*>{&a, &b});
   CHECK(m.waiting() == 1);
   // The next connection writes what waits, and parses from scratch.
-  CHECK(m.prepare_write() == command({"GET", "c"}).payload());
+  CHECK(written(m) == command({"GET", "c"}).payload());
   REQUIRE(!m.feed("$1\r\nc\r\n", 7));
   event ev;
   REQUIRE(!m.next(ev));
@@ -194,4 +202,42 @@ TEST_CASE("multiplexer: a lost connection hands back what was in flight and what
   CHECK(ev.entry == &c);
   auto queued = m.reset_waiting();
   CHECK(queued.empty());
+}
+
+TEST_CASE("multiplexer: referenced requests are written from where they are, in order with copied ones") {
+  multiplexer m;
+  using bytes = multiplexer::bytes;
+  const auto a = command({"SET", "a", "1"}), b = command({"XADD", "k", "1-1", "item", "{}"}), c = command({"GET", "a"}),
+             d = command({"GET", "b"}), e = command({"PING"});
+  mux_entry ea, eb, ec, ed, ee;
+  m.add(a, ea);
+  m.add(b, eb, multiplexer::clock::now(), bytes::referenced);
+  m.add(c, ec);
+  m.add(d, ed);
+  m.add(e, ee, multiplexer::clock::now(), bytes::referenced);
+  const auto pieces = m.prepare_write();
+  REQUIRE(pieces.size() == 4);
+  CHECK(pieces[0] == a.payload());
+  CHECK(pieces[1].data() == b.payload().data());  // not a copy
+  CHECK(pieces[1] == b.payload());
+  CHECK(pieces[2] == c.payload() + d.payload());  // copied ones next to each other join
+  CHECK(pieces[3].data() == e.payload().data());
+  CHECK(m.in_flight() == 5);
+  CHECK(m.oldest_in_flight() == &ea);
+
+  // Expiring waiting requests drops their copied bytes only; what stays is written in order.
+  const auto later = multiplexer::clock::now() + std::chrono::seconds(1);
+  mux_entry fa, fb, fc;
+  m.add(a, fa, multiplexer::clock::now());
+  m.add(b, fb, multiplexer::clock::now(), bytes::referenced);
+  m.add(c, fc, later);
+  CHECK(m.expire_waiting(later) == std::deque<mux_entry*>{&fa, &fb});
+  CHECK(m.oldest_waiting() == &fc);
+  CHECK(written(m) == c.payload());
+
+  // A lost connection hands back waiting referenced requests like copied ones.
+  mux_entry ga;
+  m.add(b, ga, multiplexer::clock::now(), bytes::referenced);
+  CHECK(m.reset_waiting() == std::deque<mux_entry*>{&ga});
+  CHECK_FALSE(m.has_pending_write());
 }

@@ -116,13 +116,23 @@ class connection {
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
     return asio::async_initiate<CompletionToken, void(error_code, response)>(
-        [this](auto handler, const request* r) { exec_impl(*r, std::move(handler)); }, token, &req);
+        [this](auto handler, const request* r) { exec_impl(*r, std::move(handler), false); }, token, &req);
+  }
+
+  /// `async_exec` without the copy: the request's bytes are written from `req` itself, which
+  /// must stay alive and unchanged until the handler is called (as Boost.Redis asks of every
+  /// request). For a caller with one request in flight that it keeps, such as a writer that
+  /// sends a batch and awaits its replies before the next: every byte is then copied once less.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_exec_in_place(const request& req, CompletionToken&& token = CompletionToken()) {
+    return asio::async_initiate<CompletionToken, void(error_code, response)>(
+        [this](auto handler, const request* r) { exec_impl(*r, std::move(handler), true); }, token, &req);
   }
 
  private:
   friend class cluster;
   using handler_type = asio::any_completion_handler<void(error_code, response)>;
-  void exec_impl(const request& req, handler_type handler);
+  void exec_impl(const request& req, handler_type handler, bool in_place);
   // `close` for a cluster's node that left the layout (it failed over): requests under way fail
   // with `error::connection_lost` (they may have run), waiting ones with `error::not_connected`
   // (never written: the cluster sends them to the node that took over).

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,16 +43,22 @@ class multiplexer {
   /// `max_read_buffer` bounds the bytes held for a reply that has not fully arrived.
   explicit multiplexer(std::size_t max_read_buffer = std::size_t{64} << 20);
 
-  /// Queues `req`'s bytes (copied) and its entry. A request that expects no reply is done at once
-  /// and not queued: returns false then.
-  bool add(const request& req, mux_entry& e, clock::time_point now = clock::now());
+  /// How `add` takes a request's bytes: copied into the multiplexer's buffer, or written from
+  /// the request itself, which must then stay unchanged until its entry is done or reset (a
+  /// caller with one request in flight that it keeps saves a copy of every byte).
+  enum class bytes { copied, referenced };
+
+  /// Queues `req`'s bytes and its entry. A request that expects no reply is done at once and not
+  /// queued: returns false then.
+  bool add(const request& req, mux_entry& e, clock::time_point now = clock::now(), bytes how = bytes::copied);
 
   /// Whether bytes wait to be written.
-  bool has_pending_write() const noexcept { return !waiting_bytes_.empty(); }
+  bool has_pending_write() const noexcept { return !waiting_.empty(); }
 
-  /// Hands out every waiting byte for one write; their requests are in flight from now. The
-  /// bytes stay valid until the next `prepare_write` or `reset`.
-  std::string_view prepare_write(clock::time_point now = clock::now());
+  /// Hands out every waiting byte for one (gathering) write, in order: copied bytes in runs of
+  /// the multiplexer's buffer, referenced ones where they are; their requests are in flight from
+  /// now. The pieces stay valid until the next `prepare_write` or `reset`.
+  std::span<const std::string_view> prepare_write(clock::time_point now = clock::now());
 
   /// Received bytes. Fails with `error::read_buffer_exceeded`; the multiplexer must be reset then.
   error_code feed(const char* data, std::size_t size);
@@ -74,7 +81,7 @@ class multiplexer {
   /// The request in flight the longest, or null.
   const mux_entry* oldest_in_flight() const noexcept { return in_flight_.empty() ? nullptr : in_flight_.front(); }
   /// The request waiting the longest, or null.
-  const mux_entry* oldest_waiting() const noexcept { return waiting_.empty() ? nullptr : waiting_.front(); }
+  const mux_entry* oldest_waiting() const noexcept { return waiting_.empty() ? nullptr : waiting_.front().entry; }
 
   /// Takes the waiting requests queued before `cutoff` (their bytes are dropped with them).
   std::deque<mux_entry*> expire_waiting(clock::time_point cutoff);
@@ -91,9 +98,16 @@ class multiplexer {
 
   std::size_t max_read_buffer_;
   reply_parser parser_;
-  std::deque<mux_entry*> waiting_, in_flight_;
-  std::deque<std::size_t> waiting_sizes_;  // the bytes of each waiting request, in order
+  // A request not written yet: its bytes are `referenced`, or the next `size` of `waiting_bytes_`.
+  struct waiting_request {
+    mux_entry* entry;
+    std::string_view referenced;
+    std::size_t size;
+  };
+  std::vector<waiting_request> waiting_;
+  std::deque<mux_entry*> in_flight_;
   std::string waiting_bytes_, writing_bytes_;
+  std::vector<std::string_view> pieces_;  // of the last `prepare_write`
   bool detect_pushes_ = false;
 };
 
