@@ -77,6 +77,11 @@ inline bool decode_range_entry(const value& v, entry_id& id, std::string_view& i
   return true;
 }
 
+// A feed is a window whose pages come and go as it moves, and as runs come and go: kept below
+// malloc's mmap threshold (128 KiB), they are recycled from its heap, where bigger ones are mapped
+// for each run and unmapped after it (a page fault per fresh OS page, a TLB flush per unmap).
+inline constexpr std::size_t feed_page_bytes = 64 * 1024;
+
 struct run_feed {
   run_feed(run_keys k, entry_id from, bool is_local, std::uint64_t from_epoch = 0)
       : keys(std::move(k)), local(is_local), covered_from(from), last(from), epoch(from_epoch) {}
@@ -85,7 +90,7 @@ struct run_feed {
   const bool local;  ///< filled by this instance's writer
 
   // Guarded by `log.mutex`.
-  river::detail::record_log log;
+  river::detail::record_log log{feed_page_bytes};
   std::deque<entry_id> ids;           ///< the id of each record kept, from `log.begin_locked()` on
   entry_id covered_from;              ///< every entry after this one, up to `last`, is here (or trimmed)
   entry_id last;                      ///< the newest entry read (or acknowledged)

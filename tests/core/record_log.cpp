@@ -131,3 +131,20 @@ TEST_CASE("a record log's trim keeps the pages of staged records") {
     CHECK(log.view_locked(i).position == std::to_string(i));
   for (std::size_t i = 0; i < staged.size(); ++i) CHECK(staged[i] == "staged " + std::to_string(2000 + i));
 }
+
+TEST_CASE("a record log's pages stop growing at its maximum") {
+  // Counts where adjacent records are not next to each other in memory: page boundaries.
+  auto pages_for = [](record_log& log) {
+    std::lock_guard lk(log.mutex);
+    for (int i = 0; i < 2000; ++i) log.append_locked(std::to_string(i), std::string(100, 'x'));
+    std::vector<record_view> all;
+    log.read_locked(0, 2000, all);
+    std::size_t breaks = 0;
+    for (std::size_t i = 1; i < all.size(); ++i) breaks += all[i - 1].frame.data() + all[i - 1].frame.size() != all[i].frame.data();
+    return breaks + 1;
+  };
+  record_log capped(8 * 1024), grown;
+  // About 240 KiB of frames: 4, 8, then 8 KiB pages; 4 to 128 KiB pages and a 256 KiB one uncapped.
+  CHECK(pages_for(capped) >= 29);
+  CHECK(pages_for(grown) <= 7);
+}

@@ -37,6 +37,10 @@ using page_pins = std::vector<std::shared_ptr<const char[]>>;
 
 class record_log {
  public:
+  /// Pages grow geometrically from one OS page up to `max_page_bytes` (a bigger record gets a
+  /// page of its own size).
+  explicit record_log(std::size_t max_page_bytes = 256 * 1024) : max_page_size_(std::max(max_page_bytes, first_page_size)) {}
+
   /// Guards everything below; held by the owner around each call.
   mutable std::mutex mutex;
 
@@ -163,7 +167,6 @@ class record_log {
 
   // One page of the OS: most runs fill it, and a run of a few KiB then takes one allocation.
   static constexpr std::size_t first_page_size = 4 * 1024;
-  static constexpr std::size_t max_page_size = 256 * 1024;
 
   // The number (counting from the first page ever) of the page that holds record `i`.
   std::size_t page_of(std::size_t i) const noexcept {
@@ -175,7 +178,7 @@ class record_log {
 
   char* reserve(std::size_t size) {
     if (pages_.empty() || pages_.back().capacity - pages_.back().used < size) {
-      const auto grown = pages_.empty() ? first_page_size : std::min(pages_.back().capacity * 2, max_page_size);
+      const auto grown = pages_.empty() ? first_page_size : std::min(pages_.back().capacity * 2, max_page_size_);
       const auto capacity = std::max(grown, size);
       pages_.push_back(page{std::make_shared_for_overwrite<char[]>(capacity), capacity, 0, 0});
       page_bytes_ += capacity;
@@ -190,6 +193,7 @@ class record_log {
   std::vector<page> pages_;  // few: they grow geometrically (a deque would cost half a KiB per log)
   std::deque<entry> index_;
   std::vector<log_sleeper*> sleepers_;
+  std::size_t max_page_size_;
   std::size_t base_ = 0;        // records trimmed from the front
   std::size_t staged_ = 0;      // the newest records of `index_`, not published yet
   std::size_t first_page_ = 0;  // pages trimmed from the front
