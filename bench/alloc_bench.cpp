@@ -11,8 +11,10 @@
 // reads the count after a warm-up and again N appends later; every run of a scenario appends at the
 // same pace, so the allocations in between are divided by the appends made meanwhile (per append)
 // and by those times the readers (per delivered event). A run's own setup (its POST, its state)
-// falls outside the window. With --max-per-event X it exits 1 when a scenario allocates more than X
-// per delivered event: the tests run it so, and steady state stays free of allocations.
+// falls outside the window; a last scenario counts it: the allocations of a thousand short runs,
+// from their POST to their reader's end, per run. With --max-per-event X it exits 1 when a
+// scenario allocates more than X per delivered event: the tests run it so, and steady state stays
+// free of allocations.
 
 #include <river/http/server.hpp>
 #include <river/redis/provider.hpp>
@@ -260,6 +262,25 @@ outcome run_scenario(tcp::endpoint ep, const scenario& sc) {
   return o;
 }
 
+// A run's own cost, from its POST to its reader's end: `runs` runs of `events` events each, one
+// reader each, started together; the allocations of the server's thread over their whole lives
+// (the connection, the request, the run's state and storage), per run.
+std::optional<double> per_run(tcp::endpoint ep, int runs, std::int64_t events) {
+  counted_input in;
+  in.n = events;
+  asio::io_context io(1);
+  reader_state st;
+  const auto before = allocations.load();
+  in_window = true;
+  for (int r = 0; r < runs; ++r) asio::co_spawn(io, read_stream(ep, start_request(in), 0, st), asio::detached);
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (st.ended + st.failed < runs && std::chrono::steady_clock::now() < deadline) io.run_for(50ms);
+  std::this_thread::sleep_for(200ms);  // the server closes the connections
+  in_window = false;
+  if (st.ended != runs) return std::nullopt;
+  return static_cast<double>(allocations.load() - before) / runs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -330,6 +351,13 @@ int main(int argc, char** argv) {
     std::printf("%-36s %8.3f per append  %8.4f per delivered event  (%lld appends counted)\n", sc.name, o.per_append,
                 o.per_delivered, static_cast<long long>(sc.window * sc.runs));
     if (max_per_event && o.per_delivered > *max_per_event) within = false;
+  }
+  (void)per_run(ep, 100, 20);  // warm-up: the server's free lists and recycled memory
+  if (const auto r = per_run(ep, 1000, 20))
+    std::printf("%-36s %8.1f per run, start to end\n", "1000 runs of 20 events, 1 reader each", *r);
+  else {
+    std::printf("%-36s failed: not every reader reached the end\n", "1000 runs of 20 events");
+    within = false;
   }
   std::fflush(stdout);
   // Runs may still be parked in the provider: skip their destructors, the process ends anyway.
