@@ -13,9 +13,11 @@
 #include <river/redis/provider.hpp>
 #include <river/river.hpp>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/describe/class.hpp>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -70,15 +72,23 @@ std::int64_t realtime_us() {
       .count();
 }
 
-// Where a pause starts: the time read when the runner woke, shared by every runner woken within
-// 50 us of it on this thread. The two baselines do the same (floor.c reads the clock once per loop
-// iteration, Node's timers count from libuv's loop time), so runs that are due together stay due
-// together and wake the thread once, rather than once each a few microseconds apart.
-std::chrono::steady_clock::time_point pause_start() {
-  thread_local std::chrono::steady_clock::time_point reading;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - reading > std::chrono::microseconds(50)) reading = now;
-  return reading;
+// Where a pause starts: the time read when the first runner of this turn of the thread's event
+// loop woke, shared by every runner woken in the same turn (those whose timers expired together:
+// they are queued before the reset this posts). The two baselines do the same (floor.c reads the
+// clock once per loop iteration, Node's timers count from libuv's loop time), so runs that are due
+// together stay due together and wake the thread once, however long each takes to append.
+std::chrono::steady_clock::time_point pause_start(const river::executor& ex) {
+  struct turn_clock {
+    std::chrono::steady_clock::time_point reading;
+    std::atomic<bool> valid{false};
+  };
+  thread_local turn_clock clock;
+  if (!clock.valid.load(std::memory_order_relaxed)) {
+    clock.reading = std::chrono::steady_clock::now();
+    clock.valid.store(true, std::memory_order_relaxed);
+    asio::post(ex, [c = &clock] { c->valid.store(false, std::memory_order_relaxed); });
+  }
+  return clock.reading;
 }
 
 asio::awaitable<void> run_bench(river::run_context<bench::bench_input, bench::bench_chunk>& ctx) {
@@ -88,7 +98,7 @@ asio::awaitable<void> run_bench(river::run_context<bench::bench_input, bench::be
   asio::steady_timer pause(ctx.get_executor());
   for (std::int64_t i = 0; i < in.n; ++i) {
     if (i > 0 && in.intervalUs > 0) {
-      pause.expires_at(pause_start() + std::chrono::microseconds(in.intervalUs));
+      pause.expires_at(pause_start(ctx.get_executor()) + std::chrono::microseconds(in.intervalUs));
       co_await pause.async_wait(asio::use_awaitable);
     }
     chunk.i = i;
