@@ -107,8 +107,8 @@ struct run_feed {
   /// Adds an entry that follows `last`; keeps at most about `window` records.
   void add_locked(entry_id id, std::string_view id_text, const entry_meaning& m, std::size_t window) {
     if (id <= last) return;
-    // The owner's feed is read from Redis only once its writer is gone: what it staged and
-    // never stored is not a record.
+    // Entries come from Redis into the owner's feed only once its writer is gone, and the writer
+    // adds its end after publishing all it staged: anything staged now was never stored.
     log.unstage_locked();
     if (m.type == entry_meaning::kind::end) {
       last = id;
