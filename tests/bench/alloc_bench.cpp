@@ -26,7 +26,7 @@ constexpr std::size_t name_width = 36;
 
 // Runs alloc_bench with `extra` arguments to its end; its scenarios' figures by name.
 std::map<std::string, counted> run_alloc_bench(std::vector<std::string> extra) {
-  std::vector<std::string> args = {RIVER_ALLOC_BENCH, "--window", "4000"};
+  std::vector<std::string> args = {RIVER_ALLOC_BENCH, "--window", "8000"};
   args.insert(args.end(), extra.begin(), extra.end());
   child_process process(args);
   std::map<std::string, counted> figures;
