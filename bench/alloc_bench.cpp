@@ -63,8 +63,9 @@ void* counted_allocation(std::size_t size, std::size_t alignment = 0) {
     if (in_window.load(std::memory_order_relaxed)) allocation_in_window();
   }
   if (size == 0) size = 1;
-  void* p = alignment > alignof(std::max_align_t) ? std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment)
-                                                   : std::malloc(size);
+  void* p = alignment > alignof(std::max_align_t)
+                ? std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment)
+                : std::malloc(size);
   if (!p) throw std::bad_alloc();
   return p;
 }
@@ -73,8 +74,12 @@ void* counted_allocation(std::size_t size, std::size_t alignment = 0) {
 
 void* operator new(std::size_t size) { return counted_allocation(size); }
 void* operator new[](std::size_t size) { return counted_allocation(size); }
-void* operator new(std::size_t size, std::align_val_t a) { return counted_allocation(size, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t size, std::align_val_t a) { return counted_allocation(size, static_cast<std::size_t>(a)); }
+void* operator new(std::size_t size, std::align_val_t a) {
+  return counted_allocation(size, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t size, std::align_val_t a) {
+  return counted_allocation(size, static_cast<std::size_t>(a));
+}
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   try {
     return counted_allocation(size);
@@ -199,7 +204,8 @@ asio::awaitable<void> read_stream(tcp::endpoint ep, std::string request, int res
         const auto end = at == std::string::npos ? at : seen.find('"', at + key.size());
         if (end != std::string::npos) {
           const auto t = seen.substr(at + key.size(), end - at - key.size());
-          for (int i = 0; i < resumers; ++i) asio::co_spawn(ex, read_stream(ep, resume_request(t), 0, st), asio::detached);
+          for (int i = 0; i < resumers; ++i)
+            asio::co_spawn(ex, read_stream(ep, resume_request(t), 0, st), asio::detached);
           resumers = 0;
         }
       }
@@ -289,9 +295,12 @@ int main(int argc, char** argv) {
   std::optional<double> max_per_event;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--redis" && i + 1 < argc) redis_url = argv[++i];
-    else if (arg == "--window" && i + 1 < argc) window = std::max<std::int64_t>(100, std::atoll(argv[++i]));
-    else if (arg == "--max-per-event" && i + 1 < argc) max_per_event = std::atof(argv[++i]);
+    if (arg == "--redis" && i + 1 < argc)
+      redis_url = argv[++i];
+    else if (arg == "--window" && i + 1 < argc)
+      window = std::max<std::int64_t>(100, std::atoll(argv[++i]));
+    else if (arg == "--max-per-event" && i + 1 < argc)
+      max_per_event = std::atof(argv[++i]);
     else {
       std::fprintf(stderr, "usage: alloc_bench [--redis URL] [--window N] [--max-per-event X]\n");
       return 2;

@@ -135,9 +135,10 @@ void cluster::impl::send(const std::shared_ptr<operation>& op, std::vector<std::
   }
   for (auto& b : batches) {
     auto to = b.to;
-    auto done = asio::bind_executor(strand_, [self = shared_from_this(), op, to, units = std::move(b.units)](error_code ec, response r) {
-      self->on_batch(op, *to, units, ec, std::move(r));
-    });
+    auto done = asio::bind_executor(
+        strand_, [self = shared_from_this(), op, to, units = std::move(b.units)](error_code ec, response r) {
+          self->on_batch(op, *to, units, ec, std::move(r));
+        });
     // The operation keeps its request until its handler ran: written from there, not copied.
     if (whole)
       to->conn->async_exec_in_place(op->req, std::move(done));

@@ -520,7 +520,8 @@ std::string connection::last_error() const {
 }
 
 void connection::exec_impl(const request& req, handler_type handler, bool in_place) {
-  impl_->exec(req, std::move(handler), in_place ? detail::multiplexer::bytes::referenced : detail::multiplexer::bytes::copied);
+  impl_->exec(req, std::move(handler),
+              in_place ? detail::multiplexer::bytes::referenced : detail::multiplexer::bytes::copied);
 }
 
 }  // namespace river::redis

@@ -33,8 +33,8 @@ std::map<std::string, counted> run_alloc_bench(std::vector<std::string> extra) {
   while (auto line = process.read_line(std::chrono::seconds(120))) {
     // "<name, padded to 36>  <x> per append  <y> per delivered event  (...)"
     counted c;
-    if (line->size() <= name_width ||
-        std::sscanf(line->c_str() + name_width, "%lf per append %lf per delivered", &c.per_append, &c.per_delivered) != 2)
+    if (line->size() <= name_width || std::sscanf(line->c_str() + name_width, "%lf per append %lf per delivered",
+                                                  &c.per_append, &c.per_delivered) != 2)
       continue;
     const auto name = line->substr(0, line->find_last_not_of(' ', name_width - 1) + 1);
     figures[name] = c;

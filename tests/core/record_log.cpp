@@ -140,7 +140,8 @@ TEST_CASE("a record log's pages stop growing at its maximum") {
     std::vector<record_view> all;
     log.read_locked(0, 2000, all);
     std::size_t breaks = 0;
-    for (std::size_t i = 1; i < all.size(); ++i) breaks += all[i - 1].frame.data() + all[i - 1].frame.size() != all[i].frame.data();
+    for (std::size_t i = 1; i < all.size(); ++i)
+      breaks += all[i - 1].frame.data() + all[i - 1].frame.size() != all[i].frame.data();
     return breaks + 1;
   };
   record_log capped(8 * 1024), grown;

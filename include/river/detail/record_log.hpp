@@ -39,7 +39,8 @@ class record_log {
  public:
   /// Pages grow geometrically from one OS page up to `max_page_bytes` (a bigger record gets a
   /// page of its own size).
-  explicit record_log(std::size_t max_page_bytes = 256 * 1024) : max_page_size_(std::max(max_page_bytes, first_page_size)) {}
+  explicit record_log(std::size_t max_page_bytes = 256 * 1024)
+      : max_page_size_(std::max(max_page_bytes, first_page_size)) {}
 
   /// Guards everything below; held by the owner around each call.
   mutable std::mutex mutex;
