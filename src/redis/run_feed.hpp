@@ -16,6 +16,7 @@
 
 #include <deque>
 #include <optional>
+#include <ranges>
 #include <string>
 
 namespace river::redis::detail {
@@ -104,27 +105,33 @@ struct run_feed {
   // Guarded by the provider's mutex.
   std::size_t readers = 0;
 
-  /// Adds an entry that follows `last`; keeps at most about `window` records.
+  /// Adds an entry that follows `last`; keeps at most about `window` records. Entries read from
+  /// Redis reach the owner's feed only once its writer is gone, when nothing is staged.
   void add_locked(entry_id id, std::string_view id_text, const entry_meaning& m, std::size_t window) {
     if (id <= last) return;
-    // Entries come from Redis into the owner's feed only once its writer is gone, and the writer
-    // adds its end after publishing all it staged: anything staged now was never stored.
-    log.unstage_locked();
+    last = id;
     if (m.type == entry_meaning::kind::end) {
-      last = id;
       ended = true;
       log.wake_all_locked();
       return;
     }
     log.append_locked(id_text, m.type == entry_meaning::kind::item ? m.data : std::string_view(m.bad_event));
-    stored_locked(id, window);
+    ids.push_back(id);
+    keep_window_locked(window);
   }
 
   /// The owner's writer frames each event as it is appended (`log.stage_locked`); once Redis
-  /// stored the oldest staged one, with `id`, readers see it.
-  void publish_locked(entry_id id, std::size_t window) {
-    log.publish_locked(1);
-    stored_locked(id, window);
+  /// stored a batch, its oldest staged records, with these ids, are shown to readers at once.
+  template <std::ranges::input_range Ids>
+  void publish_locked(const Ids& stored, std::size_t window) {
+    std::size_t n = 0;
+    for (const entry_id& id : stored) {
+      ids.push_back(id);
+      last = id;
+      ++n;
+    }
+    log.publish_locked(n);
+    keep_window_locked(window);
   }
 
   /// Ends the readers with `event` (a `stream_fatal_error`).
@@ -134,17 +141,14 @@ struct run_feed {
     log.wake_all_locked();
   }
 
-  // A record with `id` became visible: it is `last`; the window keeps about `window` records.
-  void stored_locked(entry_id id, std::size_t window) {
-    last = id;
-    ids.push_back(id);
-    if (ids.size() > 2 * window) {
-      log.trim_locked(window);
-      const auto dropped = ids.size() - (log.end_locked() - log.begin_locked());
-      if (dropped > 0) {
-        covered_from = ids[dropped - 1];
-        ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(dropped));
-      }
+  // Keeps between one and two windows of records: trims whole pages past two.
+  void keep_window_locked(std::size_t window) {
+    if (ids.size() <= 2 * window) return;
+    log.trim_locked(window);
+    const auto dropped = ids.size() - (log.end_locked() - log.begin_locked());
+    if (dropped > 0) {
+      covered_from = ids[dropped - 1];
+      ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(dropped));
     }
   }
 

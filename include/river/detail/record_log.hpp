@@ -46,6 +46,7 @@ class record_log {
   mutable std::mutex mutex;
 
   /// Appends a record (copying `position` and `data` into its frame) and wakes the sleepers.
+  /// Not while records are staged: they come first.
   void append_locked(std::string_view position, std::string_view data) {
     stage_locked(position, data);
     publish_locked(1);
