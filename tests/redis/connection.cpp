@@ -8,6 +8,8 @@
 
 #include <signal.h>
 
+#include <functional>
+
 using namespace river::test;
 namespace redis = river::redis;
 using river::error_code;
@@ -44,6 +46,25 @@ asio::awaitable<void> until_connected(redis::connection& c, std::uint64_t genera
   while (!c.connected() || c.generation() < generation) co_await sleep_for(2ms);
 }
 
+// Sends `n` INCRs of one counter at once, the i-th through `send(i, handler)`, and checks that
+// each got its own count and that the replies came in order.
+using reply_handler = std::function<void(error_code, redis::response)>;
+asio::awaitable<void> pipelined_incrs(int n, std::function<void(int, reply_handler)> send) {
+  std::vector<std::int64_t> got(static_cast<std::size_t>(n), -1);
+  std::vector<int> order;
+  for (int i = 0; i < n; ++i) {
+    send(i, [&, i](error_code ec, redis::response r) {
+      REQUIRE(!ec);
+      REQUIRE(r.size() == 1);
+      got[static_cast<std::size_t>(i)] = r[0].integer;
+      order.push_back(i);
+    });
+  }
+  while (order.size() < static_cast<std::size_t>(n)) co_await sleep_for(1ms);
+  for (int i = 0; i < n; ++i) REQUIRE(got[static_cast<std::size_t>(i)] == i + 1);
+  for (int i = 0; i < n; ++i) REQUIRE(order[static_cast<std::size_t>(i)] == i);
+}
+
 }  // namespace
 
 TEST_CASE("redis connection: pipelined requests are answered in order, coalesced into few writes") {
@@ -53,21 +74,9 @@ TEST_CASE("redis connection: pipelined requests are answered in order, coalesced
     redis::connection c(io.get_executor(), server.url(), quick());
     c.start();
     constexpr int n = 2000;
-    std::vector<std::int64_t> got(n, -1);
-    int done = 0;
-    std::vector<int> order;
-    for (int i = 0; i < n; ++i) {
-      c.async_exec(one({"INCR", "counter"}), [&, i](error_code ec, redis::response r) {
-        REQUIRE(!ec);
-        REQUIRE(r.size() == 1);
-        got[static_cast<std::size_t>(i)] = r[0].integer;
-        order.push_back(i);
-        ++done;
-      });
-    }
-    while (done < n) co_await sleep_for(1ms);
-    for (int i = 0; i < n; ++i) REQUIRE(got[static_cast<std::size_t>(i)] == i + 1);
-    for (int i = 0; i < n; ++i) REQUIRE(order[static_cast<std::size_t>(i)] == i);
+    co_await pipelined_incrs(n, [&](int, reply_handler done) {
+      c.async_exec(one({"INCR", "counter"}), std::move(done));
+    });
     auto s = c.get_stats();
     CHECK(s.requests == n);
     CHECK(s.commands == n);
@@ -86,25 +95,15 @@ TEST_CASE("redis connection: requests written in place travel in order with copi
     constexpr int n = 2000;
     // Every other request is written from its own bytes; they stay here until answered.
     std::vector<redis::request> kept(n);
-    std::vector<std::int64_t> got(n, -1);
-    std::vector<int> order;
-    for (int i = 0; i < n; ++i) {
-      auto done = [&, i](error_code ec, redis::response r) {
-        REQUIRE(!ec);
-        REQUIRE(r.size() == 1);
-        got[static_cast<std::size_t>(i)] = r[0].integer;
-        order.push_back(i);
-      };
+    co_await pipelined_incrs(n, [&](int i, reply_handler done) {
+      auto& mine = kept[static_cast<std::size_t>(i)];
       if (i % 2 == 0) {
-        kept[static_cast<std::size_t>(i)].push({"INCR", "counter"});
-        c.async_exec_in_place(kept[static_cast<std::size_t>(i)], done);
+        mine.push({"INCR", "counter"});
+        c.async_exec_in_place(mine, std::move(done));
       } else {
-        c.async_exec(one({"INCR", "counter"}), done);
+        c.async_exec(one({"INCR", "counter"}), std::move(done));
       }
-    }
-    while (order.size() < static_cast<std::size_t>(n)) co_await sleep_for(1ms);
-    for (int i = 0; i < n; ++i) REQUIRE(got[static_cast<std::size_t>(i)] == i + 1);
-    for (int i = 0; i < n; ++i) REQUIRE(order[static_cast<std::size_t>(i)] == i);
+    });
     CHECK(c.get_stats().writes < n / 10);
     // One in place that carries several commands and binary data.
     redis::request req;
