@@ -20,6 +20,8 @@
 #include <river/redis/provider.hpp>
 #include <river/river.hpp>
 
+#include "bench_chunk.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,7 +30,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/describe/class.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -114,19 +115,11 @@ struct counted_input {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(counted_input, n, intervalUs, startDelayMs, windowBegin, windowEnd)
 
-// The shape of the wire benchmark's chunks (bench_server), 64 bytes of JSON.
-struct counted_chunk {
-  std::int64_t i = 0;
-  std::int64_t t = 0;
-  std::string p;
-};
-BOOST_DESCRIBE_STRUCT(counted_chunk, (), (i, t, p))
-
 }  // namespace alloc_bench
 
 namespace {
 
-using alloc_bench::counted_chunk;
+using counted_chunk = bench::bench_chunk;  // the wire benchmark's chunks: 64 bytes of JSON here
 using alloc_bench::counted_input;
 
 std::atomic<std::uint64_t> window_begin{0};

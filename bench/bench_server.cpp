@@ -13,9 +13,10 @@
 #include <river/redis/provider.hpp>
 #include <river/river.hpp>
 
+#include "bench_chunk.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/describe/class.hpp>
 
 #include <atomic>
 #include <charconv>
@@ -54,14 +55,6 @@ inline void from_json(const nlohmann::json& j, bench_input& in) {
   in.size = bounded_integer(j, "size", std::int64_t{16} << 20, false);
   in.intervalUs = bounded_integer(j, "intervalUs", 60'000'000, false);
 }
-
-struct bench_chunk {
-  std::int64_t i = 0;
-  std::int64_t t = 0;
-  std::string p;
-};
-// Described: River writes it straight into the event's buffer, members in this order.
-BOOST_DESCRIBE_STRUCT(bench_chunk, (), (i, t, p))
 
 }  // namespace bench
 
