@@ -15,8 +15,8 @@
 #include <river/redis/value.hpp>
 
 #include <deque>
+#include <iterator>
 #include <optional>
-#include <ranges>
 #include <string>
 
 namespace river::redis::detail {
@@ -121,16 +121,15 @@ struct run_feed {
   }
 
   /// The owner's writer frames each event as it is appended (`log.stage_locked`); once Redis
-  /// stored a batch, its oldest staged records, with these ids, are shown to readers at once.
-  template <std::ranges::input_range Ids>
-  void publish_locked(const Ids& stored, std::size_t window) {
-    std::size_t n = 0;
-    for (const entry_id& id : stored) {
-      ids.push_back(id);
-      last = id;
-      ++n;
+  /// stored a batch, its oldest staged records (`id_of` gives each one's id) are shown to readers
+  /// at once.
+  template <class Records, class IdOf>
+  void publish_locked(const Records& stored, IdOf id_of, std::size_t window) {
+    for (const auto& r : stored) {
+      last = id_of(r);
+      ids.push_back(last);
     }
-    log.publish_locked(n);
+    log.publish_locked(std::size(stored));
     keep_window_locked(window);
   }
 

@@ -9,8 +9,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <ranges>
-
 namespace river::redis::detail {
 
 namespace {
@@ -327,7 +325,7 @@ void writer::feed_batch() {
   const auto window = std::max<std::size_t>(1, st_->cfg.feed_window);
   {
     std::lock_guard lk(run.feed->log.mutex);
-    run.feed->publish_locked(batch_ | std::views::transform(&pending::id), window);
+    run.feed->publish_locked(batch_, [](const pending& p) { return p.id; }, window);
     if (last_in_batch_) {
       entry_meaning end;
       end.type = entry_meaning::kind::end;
