@@ -319,6 +319,9 @@ river::error writer::stop(stop_cause cause, std::string message) {
 }
 
 void writer::feed_batch() {
+  // Readers of this instance that share the writer's thread write the batch before the writer
+  // goes on (wakeup::inline_scope), rather than behind every reply that came with its own.
+  river::detail::wakeup::inline_scope resume_readers;
   auto& run = *run_;
   st_->appends.fetch_add(batch_.size(), std::memory_order_relaxed);
   // Readers of this instance get the events now, as Redis holds them.

@@ -4,8 +4,14 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 using river::detail::wakeup;
 using namespace river::test;
@@ -81,4 +87,77 @@ TEST_CASE("wakeup: a cancelled wait says so") {
     while (!done) co_await sleep_for(1ms);
     CHECK(was_cancelled);
   });
+}
+
+namespace {
+
+// What happened, in order, on the test's one thread.
+using steps = std::vector<std::string>;
+
+// Waits once, then notes that it resumed.
+asio::awaitable<void> wait_then_note(wakeup& w, steps& out) {
+  (void)co_await w.wait(clock_type::time_point::max());
+  out.emplace_back("resumed");
+}
+
+// Lets the waiter start its wait, wakes it (inside an inline scope when `in_scope`), and notes
+// when the wake-up was made and when the waker went on.
+asio::awaitable<void> wake_and_note(wakeup& w, steps& out, bool in_scope) {
+  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  {
+    std::optional<wakeup::inline_scope> scope;
+    if (in_scope) scope.emplace();
+    w.notify();
+    out.emplace_back("woken");
+  }
+  out.emplace_back("waker goes on");
+}
+
+}  // namespace
+
+TEST_CASE("wakeup: a wake-up inside an inline scope resumes the waiter when the scope ends, before the waker goes on") {
+  for (const bool in_scope : {true, false}) {
+    asio::io_context io(1);
+    wakeup w(io.get_executor());
+    steps seen;
+    asio::co_spawn(io, wait_then_note(w, seen), asio::detached);
+    asio::co_spawn(io, wake_and_note(w, seen, in_scope), asio::detached);
+    io.run_for(5s);
+    INFO("in scope: " << in_scope);
+    if (in_scope)
+      CHECK(seen == steps{"woken", "resumed", "waker goes on"});
+    else
+      CHECK(seen == steps{"woken", "waker goes on", "resumed"});  // queued behind the waker
+  }
+}
+
+TEST_CASE("wakeup: an inline scope queues the waiters of an executor that does not run on its thread") {
+  asio::io_context waiter_io(1), waker_io(1);
+  wakeup w(waiter_io.get_executor());
+  steps seen;
+  asio::co_spawn(waiter_io, wait_then_note(w, seen), asio::detached);
+  waiter_io.poll();  // the wait starts
+  asio::co_spawn(waker_io, wake_and_note(w, seen, true), asio::detached);
+  waker_io.run_for(5s);
+  CHECK(seen == steps{"woken", "waker goes on"});
+  waiter_io.run_for(5s);
+  CHECK(seen == steps{"woken", "waker goes on", "resumed"});
+}
+
+TEST_CASE("wakeup: an exception from a waiter resumed inline leaves the event loop, not the waker") {
+  asio::io_context io(1);
+  wakeup w(io.get_executor());
+  steps seen;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await wait_then_note(w, seen);
+        throw std::runtime_error("the waiter failed");
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  asio::co_spawn(io, wake_and_note(w, seen, true), asio::detached);
+  CHECK_THROWS_WITH(io.run_for(5s), "the waiter failed");
+  CHECK(seen == steps{"woken", "resumed", "waker goes on"});
 }

@@ -108,7 +108,15 @@ class run_core : public std::enable_shared_from_this<run_core> {
       else
         spent = now - streak_started_ >= budget_.time;
     }
-    if (spent) co_await asio::post(strand_, asio::use_awaitable);
+    if (spent) {
+      co_await asio::post(strand_, asio::use_awaitable);
+      // A new streak, but the same burst: the provider sees no wait before the next append
+      // (the in-memory one resumes readers at once after a wait; a burst's they take in one piece).
+      bool& yielded = co_await asio::detail::awaitable_thread_has_context_switched{};
+      yielded = false;
+      streak_appends_ = 0;
+      streak_bytes_ = 0;
+    }
   }
 
  public:

@@ -98,10 +98,21 @@ class writer final : public log_writer {
     if (!closed) (void)store_->append(*log_, river::detail::abandoned_run_json(), true);
   }
   asio::awaitable<result<std::string>> append(std::string_view data, bool last) override {
+    // The first append since the runner last waited (each append of a paced runner) resumes the
+    // readers it wakes before the runner goes on, where they share its thread: their write
+    // follows the append at once. The appends of a burst leave them queued, to write the burst
+    // in one piece once the runner yields (run_core keeps its own yields out of this flag).
+    const bool waited = co_await asio::detail::awaitable_thread_has_context_switched{};
+    if (waited) co_return append_and_resume_readers(data, last);
     co_return store_->append(*log_, data, last);
   }
 
  private:
+  result<std::string> append_and_resume_readers(std::string_view data, bool last) {
+    river::detail::wakeup::inline_scope resume_readers;
+    return store_->append(*log_, data, last);
+  }
+
   std::shared_ptr<store> store_;
   std::shared_ptr<run_log> log_;
 };
