@@ -94,8 +94,7 @@ class run_core : public std::enable_shared_from_this<run_core> {
     bool& suspended = co_await asio::detail::awaitable_thread_has_context_switched{};
     if (suspended) {
       suspended = false;
-      streak_appends_ = 0;
-      streak_bytes_ = 0;
+      start_streak();
     }
     ++streak_appends_;
     streak_bytes_ += buffer_.size();
@@ -114,9 +113,13 @@ class run_core : public std::enable_shared_from_this<run_core> {
       // (the in-memory one resumes readers at once after a wait; a burst's they take in one piece).
       bool& yielded = co_await asio::detail::awaitable_thread_has_context_switched{};
       yielded = false;
-      streak_appends_ = 0;
-      streak_bytes_ = 0;
+      start_streak();
     }
+  }
+
+  void start_streak() noexcept {
+    streak_appends_ = 0;
+    streak_bytes_ = 0;
   }
 
  public:

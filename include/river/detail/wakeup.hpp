@@ -43,12 +43,7 @@ class wakeup {
   explicit wakeup(const executor& ex) : state_(std::make_shared<state>(ex)) {}
   ~wakeup() {
     state_->deadline.cancel();
-    pending_wait* w;
-    {
-      std::lock_guard lk(state_->mutex);
-      w = std::exchange(state_->waiting, nullptr);
-    }
-    if (w) w->complete(w, asio::error::operation_aborted, false);
+    if (auto* w = take_waiting(*state_)) w->complete(w, asio::error::operation_aborted, false);
   }
 
   wakeup(const wakeup&) = delete;
@@ -103,11 +98,11 @@ class wakeup {
     }
     auto token = asio::bind_allocator(handler_allocator<void>(s.memory), asio::as_tuple(asio::use_awaitable));
     return asio::async_initiate<decltype(token), void(error_code)>(
-        [st = state_](auto handler) {
+        [this, st = &s](auto handler) {
           using handler_type = decltype(handler);
           // The canceller goes in first: once the wait is published another thread may take it.
           if (auto slot = asio::get_associated_cancellation_slot(handler); slot.is_connected())
-            slot.template emplace<canceller>(std::weak_ptr<state>(st));
+            slot.template emplace<canceller>(std::weak_ptr<state>(state_));
           handler_allocator<wait_of<handler_type>> alloc(st->memory);
           auto* w = new (alloc.allocate(1)) wait_of<handler_type>(std::move(handler));
           std::unique_lock lk(st->mutex);
@@ -185,16 +180,16 @@ class wakeup {
     std::weak_ptr<state> weak;
     void operator()(asio::cancellation_type type) const {
       if (type == asio::cancellation_type::none) return;
-      auto st = weak.lock();
-      if (!st) return;
-      pending_wait* w;
-      {
-        std::lock_guard lk(st->mutex);
-        w = std::exchange(st->waiting, nullptr);
-      }
-      if (w) w->complete(w, asio::error::operation_aborted, false);
+      if (auto st = weak.lock())
+        if (auto* w = take_waiting(*st)) w->complete(w, asio::error::operation_aborted, false);
     }
   };
+
+  // Takes the wait in progress, if any: whoever takes it completes it.
+  static pending_wait* take_waiting(state& s) noexcept {
+    std::lock_guard lk(s.mutex);
+    return std::exchange(s.waiting, nullptr);
+  }
 
   // The wake-ups an `inline_scope` of this thread holds, kept for the thread's life so that
   // holding them allocates nothing after the first few.
