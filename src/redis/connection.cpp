@@ -42,8 +42,15 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   // A request in the multiplexer, with its caller's handler. Reused: finished ones go back to a
   // free list, so a request costs no allocation of its own in steady state.
   struct pending : detail::mux_entry {
+    pending() = default;
+    pending(const pending&) = delete;
+    pending& operator=(const pending&) = delete;
+    ~pending() {
+      if (handler) handler->discard();
+    }
     std::size_t commands = 0;
-    std::optional<handler_type> handler;
+    detail::reply_handler* handler = nullptr;  // in `storage`, or on the heap when too big
+    detail::reply_handler_storage storage;
   };
 
   // One established connection: its socket and the timer of its response timeout.
@@ -115,13 +122,10 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       commands_.fetch_add(p->commands, std::memory_order_relaxed);
       replies = std::move(p->replies);
     }
-    auto handler = std::move(*p->handler);
-    p->handler.reset();
-    {
-      std::lock_guard lk(mutex_);
-      free_.emplace_back(p);
-    }
-    asio::post(ex_, asio::append(std::move(handler), ec, std::move(replies)));
+    // The handler leaves the entry's storage before the entry is free for the next request.
+    std::exchange(p->handler, nullptr)->complete(ex_, ec, std::move(replies));
+    std::lock_guard lk(mutex_);
+    free_.emplace_back(p);
   }
 
   void fail(std::deque<detail::mux_entry*> entries, error_code ec) {
@@ -140,7 +144,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     if (waiting) fail(std::move(queued), *waiting);
   }
 
-  void exec(const request& req, handler_type handler, detail::multiplexer::bytes how) {
+  void exec(const request& req, detail::reply_handler_source& handler, detail::multiplexer::bytes how) {
     error_code refused;
     pending* p = nullptr;
     bool wake = false;
@@ -165,22 +169,20 @@ struct connection::impl : std::enable_shared_from_this<impl> {
           p = free_.back().release();
           free_.pop_back();
         }
-        p->handler.emplace(std::move(handler));
+        p->handler = handler.place(&p->storage);
         p->commands = req.commands();
         wake = !mux_.has_pending_write();
         if (state_ == state::backoff) expiry_wake_.notify();  // it waits for the connection: a bound
         if (!mux_.add(req, *p, clock::now(), how)) {
           // No reply to wait for.
+          std::exchange(p->handler, nullptr)->complete(ex_, error_code{}, response{});
           free_.emplace_back(p);
-          auto h = std::move(*p->handler);
-          p->handler.reset();
-          asio::post(ex_, asio::append(std::move(h), error_code{}, response{}));
           return;
         }
       }
     }
     if (refused) {
-      asio::post(ex_, asio::append(std::move(handler), refused, response{}));
+      handler.place(nullptr)->complete(ex_, refused, response{});
       return;
     }
     if (wake) write_wake_.notify();
@@ -519,9 +521,8 @@ std::string connection::last_error() const {
   return impl_->last_error_;
 }
 
-void connection::exec_impl(const request& req, handler_type handler, bool in_place) {
-  impl_->exec(req, std::move(handler),
-              in_place ? detail::multiplexer::bytes::referenced : detail::multiplexer::bytes::copied);
+void connection::exec_impl(const request& req, detail::reply_handler_source& handler, bool in_place) {
+  impl_->exec(req, handler, in_place ? detail::multiplexer::bytes::referenced : detail::multiplexer::bytes::copied);
 }
 
 }  // namespace river::redis

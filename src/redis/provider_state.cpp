@@ -116,22 +116,39 @@ bool provider_state::is_closed() const {
 
 // ---- feeds ----------------------------------------------------------------------------------------
 
+namespace {
+
+bool feed_failed(const std::shared_ptr<run_feed>& feed) {
+  std::lock_guard lk(feed->log.mutex);
+  return feed->fatal.has_value();
+}
+
+}  // namespace
+
+std::shared_ptr<run_feed> provider_state::own_feed_locked(const run_keys& keys) const {
+  // A run of this instance is read from its own feed, unless that ended its readers (Redis was
+  // away too long): new readers then follow the run as another instance would.
+  auto it = runs.find(keys.stream);
+  if (it == runs.end() || !it->second->feed || feed_failed(it->second->feed)) return nullptr;
+  return it->second->feed;
+}
+
+std::shared_ptr<run_feed> provider_state::follow_own(const run_keys& keys) {
+  std::lock_guard lk(mutex);
+  auto f = own_feed_locked(keys);
+  if (f) ++f->readers;
+  return f;
+}
+
 std::shared_ptr<run_feed> provider_state::follow(const run_keys& keys, entry_id from, std::uint64_t from_epoch) {
   std::shared_ptr<run_feed> f;
   bool fresh = false;
   {
     std::lock_guard lk(mutex);
-    auto failed = [](const std::shared_ptr<run_feed>& feed) {
-      std::lock_guard flk(feed->log.mutex);
-      return feed->fatal.has_value();
-    };
-    // A run of this instance is read from its own feed, unless that ended its readers (Redis was
-    // away too long): new readers then follow the run as another instance would.
-    if (auto it = runs.find(keys.stream); it != runs.end() && it->second->feed && !failed(it->second->feed)) {
-      f = it->second->feed;
-    } else {
+    f = own_feed_locked(keys);
+    if (!f) {
       auto& slot = feeds[keys.stream];
-      if (!slot || failed(slot)) {
+      if (!slot || feed_failed(slot)) {
         slot = std::make_shared<run_feed>(keys, from, false, from_epoch);
         by_notice_channel[keys.notices] = slot;
         fresh = true;

@@ -121,6 +121,8 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
   /// otherwise a feed of this instance (made, subscribed to and fetched on first use). `from_epoch`:
   /// the client's epoch in which the reader read `from` in Redis.
   std::shared_ptr<run_feed> follow(const run_keys& keys, entry_id from, std::uint64_t from_epoch);
+  /// The owner's own feed, when this instance runs the run (and the feed did not fail), else null.
+  std::shared_ptr<run_feed> follow_own(const run_keys& keys);
   /// A reader lets go of a feed.
   void unfollow(const std::shared_ptr<run_feed>& f);
   /// Reads what follows a remote feed's newest entry (after a notice, a subscription, a reconnect).
@@ -157,6 +159,8 @@ struct provider_state : std::enable_shared_from_this<provider_state> {
  private:
   static connection_config connection_for(const config& c, std::string name);
   void on_push(value message);
+  /// The feed of a run this instance runs, unless it failed; under `mutex`.
+  std::shared_ptr<run_feed> own_feed_locked(const run_keys& keys) const;
   void on_subscriber_connected();
   void subscribe(std::string channel);
   void unsubscribe(std::string channel);

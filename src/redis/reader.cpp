@@ -11,7 +11,16 @@ namespace river::redis::detail {
 
 reader::reader(std::shared_ptr<provider_state> st, run_keys keys, entry_id from, std::uint64_t from_epoch,
                const executor& ex, std::optional<std::string> fatal)
-    : st_(std::move(st)), keys_(std::move(keys)), pos_(from), epoch_(from_epoch), sleeper_(ex), fatal_(std::move(fatal)) {}
+    : st_(std::move(st)),
+      keys_(std::move(keys)),
+      pos_(from),
+      epoch_(from_epoch),
+      sleeper_(ex),
+      fatal_(std::move(fatal)) {
+  // A run of this instance: its feed holds every acknowledged entry after `covered_from`, so a
+  // reader from there on needs no XRANGE first (the POST's own reader, at the start).
+  if (!fatal_) feed_ = st_->follow_own(keys_);
+}
 
 reader::~reader() {
   if (!feed_) return;

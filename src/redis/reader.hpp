@@ -2,7 +2,9 @@
 
 // A reader of a run in Redis: it replays with XRANGE on the command connection until it has
 // caught up, then reads from the run's feed on this instance (the owner's own, or one filled
-// after the owner's notices), which it shares with every other reader of the run here. Both
+// after the owner's notices), which it shares with every other reader of the run here. A reader
+// of a run this instance runs reads its feed from the start, replaying only what lies before
+// the feed's window. Both
 // reads are "entries after my position", so nothing is lost or repeated between them; a reader
 // that falls behind the feed's window replays again. Its replays, and the feed's reads, are
 // `range_after` reads: if Redis lost the entry it read last, it ends with a fatal error instead

@@ -4,11 +4,14 @@
 #include "support/redis_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include <signal.h>
-
+#include <array>
+#include <atomic>
 #include <functional>
+#include <signal.h>
+#include <thread>
 
 using namespace river::test;
 namespace redis = river::redis;
@@ -170,6 +173,39 @@ TEST_CASE("redis connection: callback, use_awaitable, as_tuple and use_future al
   CHECK(tupled);
   REQUIRE(fut.wait_for(0s) == std::future_status::ready);
   CHECK(fut.get().at(0).text == "PONG");
+}
+
+TEST_CASE("redis connection: a handler runs on its own executor, and one too big for the request's slot works too") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  asio::io_context io, elsewhere;
+  redis::connection c(io.get_executor(), server.url(), quick());
+  c.start();
+  auto keep = asio::make_work_guard(elsewhere);
+  std::thread other([&] { elsewhere.run(); });
+  std::atomic<bool> bound_done{false}, bound_there{false}, big_done{false}, big_ok{false};
+  c.async_exec(one({"ECHO", "bound"}), asio::bind_executor(elsewhere, [&](error_code ec, redis::response r) {
+                 bound_there = elsewhere.get_executor().running_in_this_thread() && !ec && r.at(0).text == "bound";
+                 bound_done = true;
+               }));
+  std::array<char, 1024> ballast{};
+  ballast[1023] = 'b';
+  c.async_exec(one({"ECHO", "big"}), [&, ballast](error_code ec, redis::response r) {
+    big_ok = io.get_executor().running_in_this_thread() && !ec && r.at(0).text == "big" && ballast[1023] == 'b';
+    big_done = true;
+  });
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        while (!bound_done || !big_done) co_await sleep_for(1ms);
+        c.close();
+      },
+      asio::detached);
+  io.run_for(10s);
+  keep.reset();
+  other.join();
+  CHECK(bound_there);
+  CHECK(big_ok);
 }
 
 TEST_CASE("redis connection: AUTH and SELECT from the URL, a wrong or missing password is a clear error") {

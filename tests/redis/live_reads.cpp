@@ -41,7 +41,54 @@ asio::awaitable<std::uint64_t> command_count(const redis_server& server) {
   co_return total_calls(replies.at(0).text);
 }
 
+// How many times Redis ran `command` so far.
+asio::awaitable<std::uint64_t> calls_of(const redis_server& server, std::string_view command) {
+  redis::request req;
+  req.push({"INFO", "commandstats"});
+  auto replies = co_await raw(server, std::move(req));
+  const auto& info = replies.at(0).text;
+  const auto at = info.find("cmdstat_" + std::string(command) + ":calls=");
+  co_return at == std::string::npos ? 0 : std::stoull(info.substr(at + command.size() + 15));
+}
+
 }  // namespace
+
+TEST_CASE("redis live reads: readers of a run this instance runs read its feed, not Redis, from the start on") {
+  if (!redis_or_skip()) return;
+  redis_server server;
+  run_bounded([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = test_config(server);
+    cfg.feed_window = 4;
+    redis::provider owner(io.get_executor(), cfg);
+    auto log = co_await create(owner, "run");
+    const auto first_position = co_await append(*log.writer, chunk(0));
+    for (int i = 1; i < 3; ++i) (void)co_await append(*log.writer, chunk(i));
+    // The run's own reader, from the start, and one that joins after the first event (opening
+    // it checks in Redis that the position is an entry of the run; reading it reads nothing there).
+    auto joined = co_await open(owner, "run", first_position);
+    const auto before = co_await calls_of(server, "xrange");
+    std::vector<river::record_view> batch;
+    auto st = co_await log.reader->read(batch, 100, forever);
+    REQUIRE(st.has_value());
+    CHECK(batch.size() == 3);
+    batch.clear();
+    st = co_await joined->read(batch, 100, forever);
+    REQUIRE(st.has_value());
+    CHECK(batch.size() == 2);
+    CHECK(co_await calls_of(server, "xrange") == before);
+    // Past the feed's window of 4 events, a reader from the start replays what the feed let go.
+    for (int i = 3; i < 8; ++i) (void)co_await append(*log.writer, chunk(i), i == 7);
+    auto late = co_await open(owner, "run");
+    const auto got_late = co_await drain_framed(*late);
+    CHECK(co_await calls_of(server, "xrange") > before);
+    const auto got_rest = co_await drain_framed(*log.reader);
+    const auto expected = co_await stored(server, "stream-default-run");
+    REQUIRE(expected.size() == 8);
+    CHECK(expected[0].starts_with(first_position + "="));
+    CHECK(got_late == expected);
+    CHECK(got_rest == std::vector(expected.begin() + 3, expected.end()));
+  });
+}
 
 TEST_CASE("redis live reads: readers here and elsewhere, live and from every position, get what Redis holds") {
   if (!redis_or_skip()) return;

@@ -2,11 +2,11 @@
 
 #include <river/config.hpp>
 #include <river/redis/config.hpp>
+#include <river/redis/detail/reply_handler.hpp>
 #include <river/redis/error.hpp>
 #include <river/redis/request.hpp>
 #include <river/redis/value.hpp>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 
 #include <cstdint>
@@ -116,7 +116,11 @@ class connection {
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_exec(const request& req, CompletionToken&& token = CompletionToken()) {
     return asio::async_initiate<CompletionToken, void(error_code, response)>(
-        [this](auto handler, const request* r) { exec_impl(*r, std::move(handler), false); }, token, &req);
+        [this](auto handler, const request* r) {
+          detail::reply_handler_source_of<decltype(handler)> source(std::move(handler));
+          exec_impl(*r, source, false);
+        },
+        token, &req);
   }
 
   /// `async_exec` without the copy: the request's bytes are written from `req` itself, which
@@ -126,13 +130,16 @@ class connection {
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
   auto async_exec_in_place(const request& req, CompletionToken&& token = CompletionToken()) {
     return asio::async_initiate<CompletionToken, void(error_code, response)>(
-        [this](auto handler, const request* r) { exec_impl(*r, std::move(handler), true); }, token, &req);
+        [this](auto handler, const request* r) {
+          detail::reply_handler_source_of<decltype(handler)> source(std::move(handler));
+          exec_impl(*r, source, true);
+        },
+        token, &req);
   }
 
  private:
   friend class cluster;
-  using handler_type = asio::any_completion_handler<void(error_code, response)>;
-  void exec_impl(const request& req, handler_type handler, bool in_place);
+  void exec_impl(const request& req, detail::reply_handler_source& handler, bool in_place);
   // `close` for a cluster's node that left the layout (it failed over): requests under way fail
   // with `error::connection_lost` (they may have run), waiting ones with `error::not_connected`
   // (never written: the cluster sends them to the node that took over).
