@@ -42,15 +42,12 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   // A request in the multiplexer, with its caller's handler. Reused: finished ones go back to a
   // free list, so a request costs no allocation of its own in steady state.
   struct pending : detail::mux_entry {
-    pending() = default;
-    pending(const pending&) = delete;
-    pending& operator=(const pending&) = delete;
     ~pending() {
       if (handler) handler->discard();
     }
     std::size_t commands = 0;
-    detail::reply_handler* handler = nullptr;  // in `storage`, or on the heap when too big
-    detail::reply_handler_storage storage;
+    detail::reply_handler* handler = nullptr;  // in `memory`
+    detail::reply_memory memory;
   };
 
   // One established connection: its socket and the timer of its response timeout.
@@ -169,7 +166,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
           p = free_.back().release();
           free_.pop_back();
         }
-        p->handler = handler.place(&p->storage);
+        p->handler = handler.place(p->memory);
         p->commands = req.commands();
         wake = !mux_.has_pending_write();
         if (state_ == state::backoff) expiry_wake_.notify();  // it waits for the connection: a bound
@@ -182,7 +179,9 @@ struct connection::impl : std::enable_shared_from_this<impl> {
       }
     }
     if (refused) {
-      handler.place(nullptr)->complete(ex_, refused, response{});
+      // The handler is out of this memory before `complete` returns.
+      detail::reply_memory scratch;
+      handler.place(scratch)->complete(ex_, refused, response{});
       return;
     }
     if (wake) write_wake_.notify();

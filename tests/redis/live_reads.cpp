@@ -27,28 +27,29 @@ asio::awaitable<std::vector<std::string>> drain_framed(river::log_reader& r) {
   }
 }
 
-std::uint64_t total_calls(const std::string& info) {
-  std::uint64_t n = 0;
-  for (std::size_t at = info.find("calls="); at != std::string::npos; at = info.find("calls=", at + 1))
-    n += std::stoull(info.substr(at + 6));
-  return n;
-}
-
-asio::awaitable<std::uint64_t> command_count(const redis_server& server) {
+// What `INFO commandstats` says now.
+asio::awaitable<std::string> command_stats(const redis_server& server) {
   redis::request req;
   req.push({"INFO", "commandstats"});
   auto replies = co_await raw(server, std::move(req));
-  co_return total_calls(replies.at(0).text);
+  co_return replies.at(0).text;
+}
+
+// How many commands Redis ran so far.
+asio::awaitable<std::uint64_t> command_count(const redis_server& server) {
+  const auto info = co_await command_stats(server);
+  std::uint64_t n = 0;
+  for (std::size_t at = info.find("calls="); at != std::string::npos; at = info.find("calls=", at + 1))
+    n += std::stoull(info.substr(at + 6));
+  co_return n;
 }
 
 // How many times Redis ran `command` so far.
 asio::awaitable<std::uint64_t> calls_of(const redis_server& server, std::string_view command) {
-  redis::request req;
-  req.push({"INFO", "commandstats"});
-  auto replies = co_await raw(server, std::move(req));
-  const auto& info = replies.at(0).text;
-  const auto at = info.find("cmdstat_" + std::string(command) + ":calls=");
-  co_return at == std::string::npos ? 0 : std::stoull(info.substr(at + command.size() + 15));
+  const auto info = co_await command_stats(server);
+  const auto key = "cmdstat_" + std::string(command) + ":calls=";
+  const auto at = info.find(key);
+  co_return at == std::string::npos ? 0 : std::stoull(info.substr(at + key.size()));
 }
 
 }  // namespace

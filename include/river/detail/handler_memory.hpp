@@ -1,7 +1,7 @@
 #pragma once
 
 // Memory for the one asynchronous operation an object has in flight at a time (a reader's wait,
-// a connection's write), reused from one operation to the next instead of allocated per
+// a Redis request's handler), reused from one operation to the next instead of allocated per
 // operation: Asio's own recycling keeps two blocks per thread, which the many operations of a
 // busy thread overflow. Bind it to a completion token with `asio::bind_allocator`.
 
@@ -10,6 +10,9 @@
 
 namespace river::detail {
 
+/// `Bytes` held inline; an operation that needs more, or a second one while the first is in
+/// flight, takes the heap.
+template <std::size_t Bytes = 512>
 class handler_memory {
  public:
   handler_memory() noexcept = default;
@@ -34,32 +37,32 @@ class handler_memory {
  private:
   // Asio completes an operation by freeing its memory before it posts (or runs) the handler, so
   // one operation at a time fits; a second one in flight falls back to the heap.
-  alignas(std::max_align_t) unsigned char storage_[512];
+  alignas(std::max_align_t) unsigned char storage_[Bytes];
   bool in_use_ = false;
 };
 
 /// A standard allocator over a `handler_memory`.
-template <class T>
+template <class T, class Memory = handler_memory<>>
 class handler_allocator {
  public:
   using value_type = T;
 
-  explicit handler_allocator(handler_memory& m) noexcept : memory_(&m) {}
+  explicit handler_allocator(Memory& m) noexcept : memory_(&m) {}
   template <class U>
-  handler_allocator(const handler_allocator<U>& other) noexcept : memory_(other.memory_) {}
+  handler_allocator(const handler_allocator<U, Memory>& other) noexcept : memory_(other.memory_) {}
 
   T* allocate(std::size_t n) { return static_cast<T*>(memory_->allocate(sizeof(T) * n)); }
   void deallocate(T* p, std::size_t) noexcept { memory_->deallocate(p); }
 
   template <class U>
-  friend bool operator==(const handler_allocator& a, const handler_allocator<U>& b) noexcept {
+  friend bool operator==(const handler_allocator& a, const handler_allocator<U, Memory>& b) noexcept {
     return a.memory_ == b.memory_;
   }
 
  private:
-  template <class>
+  template <class, class>
   friend class handler_allocator;
-  handler_memory* memory_;
+  Memory* memory_;
 };
 
 }  // namespace river::detail

@@ -171,7 +171,7 @@ class wakeup {
     bool pending = false;             // a wake-up that no wait took yet
     asio::steady_timer deadline;      // the current deadline's wake-up (waiter's executor only)
     clock::time_point armed = clock::time_point::max();
-    handler_memory memory;  // the wait's memory
+    handler_memory<> memory;  // the wait's memory
   };
 
   // Cancels the wait in progress when the awaiting coroutine is cancelled.
